@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { emulatorCommand } from './commands/emulator.js';
+import { reportError } from './cli-errors.js';
+
+const program = new Command('claude-batch')
+  .description('Run large Claude jobs through the Message Batches API as durable Temporal workflows')
+  .showHelpAfterError('(run with --help for usage)')
+  .addCommand(emulatorCommand());
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.exitCode = reportError(err);
+});

@@ -1,0 +1,199 @@
+import { z } from 'zod';
+import type { OutcomeRates } from './outcomes.js';
+
+export const ENDPOINTS = [
+  'create',
+  'retrieve',
+  'list',
+  'cancel',
+  'delete',
+  'results',
+  'count_tokens',
+  'messages',
+] as const;
+export type Endpoint = (typeof ENDPOINTS)[number];
+
+const rate = z.number().min(0).max(1);
+
+export const HttpFaultSchema = z
+  .object({
+    /** Which endpoint the rule applies to; `*` = every API endpoint. */
+    endpoint: z.enum([...ENDPOINTS, '*']).default('*'),
+    /** Answer with this status and the API's error envelope (e.g. 429, 500, 529). */
+    status: z.number().int().min(400).max(599).optional(),
+    message: z.string().optional(),
+    /** `retry-after` header in seconds (429 gets 1 s when unset, as the real API always sends one). */
+    retryAfter: z.number().min(0).optional(),
+    retryAfterMs: z.number().min(0).optional(),
+    /** `x-should-retry` header, which both official SDKs obey. */
+    shouldRetry: z.boolean().optional(),
+    /** Drop the connection without an answer. */
+    reset: z.boolean().optional(),
+    /** Delay the answer; alone, the request then proceeds normally ("slow response"). */
+    delayMs: z.number().int().min(0).optional(),
+    /** Fire this many times, then stop. Unset = no limit. */
+    times: z.number().int().min(1).optional(),
+    /** Fire with this probability on each matching request. Unset = always. */
+    probability: rate.optional(),
+  })
+  .strict()
+  .refine((r) => r.status !== undefined || r.reset || r.delayMs !== undefined, {
+    message: 'a rule needs status, reset or delayMs',
+  });
+export type HttpFault = z.infer<typeof HttpFaultSchema>;
+
+export const FaultsSchema = z
+  .object({
+    /** Seed of the per-request outcome draws. */
+    seed: z.number().int().default(1),
+    /** Share of requests (0–1) that end `errored` with each error type, or `expired` (never processed). */
+    outcomes: z
+      .object({ overloaded_error: rate, api_error: rate, invalid_request_error: rate, expired: rate })
+      .partial()
+      .strict()
+      .default({}),
+    http: z.array(HttpFaultSchema).default([]),
+    /** The next N creates succeed but the connection drops before the answer (the duplicate-submission trap). */
+    createResponseLost: z.number().int().min(0).default(0),
+    /** For this long (wall-clock ms) after a create, the new batch answers 404 (eventual consistency). */
+    notFoundAfterCreateMs: z.number().int().min(0).default(0),
+    /** Cut the next `times` results streams after `afterLines` lines, in the middle of the next line. */
+    resultsCutoff: z
+      .object({ afterLines: z.number().int().min(0), times: z.number().int().min(1).default(1) })
+      .strict()
+      .nullable()
+      .default(null),
+    /** Org-wide limit on requests waiting in the processing queue; a create above it gets 429. */
+    queueLimit: z.number().int().positive().nullable().default(null),
+    /** Requests per minute per API key on the API endpoints (wall clock); above it, 429. */
+    rpm: z.number().int().positive().nullable().default(null),
+  })
+  .strict();
+export type FaultsInput = z.input<typeof FaultsSchema>;
+export type Faults = z.infer<typeof FaultsSchema>;
+
+export type HttpFaultAction =
+  { kind: 'reset' } | { kind: 'status'; status: number; message?: string; headers: Record<string, string> };
+
+/** Live fault state: counters tick down as faults fire. Replaced or merged through the control endpoint. */
+export class FaultEngine {
+  private faults: Faults;
+  private readonly remaining = new Map<HttpFault, number>();
+  private readonly rpmWindows = new Map<string, number[]>();
+
+  constructor(input: FaultsInput = {}) {
+    this.faults = FaultsSchema.parse(input);
+    this.resetCounters();
+  }
+
+  replace(input: FaultsInput): void {
+    this.faults = FaultsSchema.parse(input);
+    this.resetCounters();
+  }
+
+  /** The configuration with `patch` laid over it (outcome rates merge key by key); validate before use. */
+  mergedWith(patch: Record<string, unknown>): Record<string, unknown> {
+    const current = this.snapshot();
+    const outcomes = typeof patch.outcomes === 'object' ? { ...current.outcomes, ...patch.outcomes } : current.outcomes;
+    return { ...current, ...patch, outcomes };
+  }
+
+  /** The configuration with counters as they stand now (spent rules dropped). */
+  snapshot(): Faults {
+    return {
+      ...this.faults,
+      http: this.faults.http
+        .filter((r) => r.times === undefined || (this.remaining.get(r) ?? 0) > 0)
+        .map((r) => (r.times === undefined ? r : { ...r, times: this.remaining.get(r) ?? 0 })),
+    };
+  }
+
+  get outcomeRates(): OutcomeRates {
+    const o = this.faults.outcomes;
+    return {
+      overloaded_error: o.overloaded_error ?? 0,
+      api_error: o.api_error ?? 0,
+      invalid_request_error: o.invalid_request_error ?? 0,
+      expired: o.expired ?? 0,
+    };
+  }
+
+  get seed(): number {
+    return this.faults.seed;
+  }
+  get queueLimit(): number | null {
+    return this.faults.queueLimit;
+  }
+  get rpm(): number | null {
+    return this.faults.rpm;
+  }
+  get notFoundAfterCreateMs(): number {
+    return this.faults.notFoundAfterCreateMs;
+  }
+
+  /** Total delay of the matching slow-response rules, and the first matching status/reset rule, for one request. */
+  httpFaultFor(endpoint: Endpoint): { delayMs: number; action: HttpFaultAction | null } {
+    let delayMs = 0;
+    let action: HttpFaultAction | null = null;
+    for (const rule of this.faults.http) {
+      if (rule.endpoint !== '*' && rule.endpoint !== endpoint) continue;
+      const isAction = rule.status !== undefined || rule.reset === true;
+      if (isAction && action) continue;
+      if (!this.fires(rule)) continue;
+      delayMs += rule.delayMs ?? 0;
+      if (rule.reset) action = { kind: 'reset' };
+      else if (rule.status !== undefined) action = statusAction(rule, rule.status);
+    }
+    return { delayMs, action };
+  }
+
+  takeCreateResponseLost(): boolean {
+    if (this.faults.createResponseLost <= 0) return false;
+    this.faults = { ...this.faults, createResponseLost: this.faults.createResponseLost - 1 };
+    return true;
+  }
+
+  takeResultsCutoff(): number | null {
+    const cut = this.faults.resultsCutoff;
+    if (!cut) return null;
+    this.faults = { ...this.faults, resultsCutoff: cut.times > 1 ? { ...cut, times: cut.times - 1 } : null };
+    return cut.afterLines;
+  }
+
+  /** Seconds until the caller may retry, when its per-minute budget is spent; null when allowed. */
+  rpmRetryAfter(apiKeyId: string, wallNow: number): number | null {
+    const limit = this.faults.rpm;
+    if (limit === null) return null;
+    const window = (this.rpmWindows.get(apiKeyId) ?? []).filter((t) => t > wallNow - 60_000);
+    if (window.length >= limit) {
+      this.rpmWindows.set(apiKeyId, window);
+      return Math.max(1, Math.ceil((window[0]! + 60_000 - wallNow) / 1000));
+    }
+    window.push(wallNow);
+    this.rpmWindows.set(apiKeyId, window);
+    return null;
+  }
+
+  private fires(rule: HttpFault): boolean {
+    if (rule.times !== undefined && (this.remaining.get(rule) ?? 0) <= 0) return false;
+    if (rule.probability !== undefined && Math.random() >= rule.probability) return false;
+    if (rule.times !== undefined) this.remaining.set(rule, (this.remaining.get(rule) ?? 0) - 1);
+    return true;
+  }
+
+  private resetCounters(): void {
+    this.remaining.clear();
+    for (const rule of this.faults.http) if (rule.times !== undefined) this.remaining.set(rule, rule.times);
+  }
+}
+
+function statusAction(rule: HttpFault, status: number): HttpFaultAction {
+  const headers: Record<string, string> = {};
+  const retryAfter = rule.retryAfter ?? (status === 429 ? 1 : undefined);
+  if (retryAfter !== undefined) headers['retry-after'] = String(retryAfter);
+  if (rule.retryAfterMs !== undefined) headers['retry-after-ms'] = String(rule.retryAfterMs);
+  if (rule.shouldRetry !== undefined) headers['x-should-retry'] = String(rule.shouldRetry);
+  return rule.message === undefined
+    ? { kind: 'status', status, headers }
+    : { kind: 'status', status, message: rule.message, headers };
+}

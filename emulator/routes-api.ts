@@ -1,0 +1,190 @@
+import { createReadStream } from 'node:fs';
+import { Transform, type Readable } from 'node:stream';
+import path from 'node:path';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { archivedAt, isoMicros, toApiBatch } from './batch-record.js';
+import { ApiError, invalidRequest, notFound } from './errors.js';
+import { tooLarge } from './ingest.js';
+import { checkParams } from './model-checks.js';
+import { ProcessingSchema, type ProcessingInput } from './options.js';
+import type { ProcessingModel } from './processing.js';
+import { respond } from './respond.js';
+import type { EmulatorContext } from './server.js';
+import { countInputTokens } from './tokenizer.js';
+
+type IdParams = { Params: { id: string } };
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The public API: /v1/messages/batches*, /v1/messages/count_tokens and /v1/messages. */
+export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
+  const { store, clock, options } = ctx;
+  const resultsBase = (req: FastifyRequest) => {
+    if (options.publicUrl) return options.publicUrl.replace(/\/$/, '');
+    const proto = (req.headers['x-forwarded-proto'] as string | undefined)?.split(',')[0] ?? 'http';
+    return `${proto}://${req.headers.host ?? `${options.host}:${options.port}`}`;
+  };
+  const view = (req: FastifyRequest, record: Awaited<ReturnType<typeof store.get>>) =>
+    toApiBatch(record, clock.now(), resultsBase(req), store.countsOf(record));
+
+  // Create reads its body as a stream: up to 256 MB is parsed and written to disk as it arrives.
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    scope.post('/v1/messages/batches', { config: { endpoint: 'create' } }, async (req, reply) => {
+      const declared = Number(req.headers['content-length'] ?? NaN);
+      if (declared > options.maxBatchBytes) {
+        req.raw.resume(); // let the client finish sending, so it can read the answer
+        void reply.header('connection', 'close');
+        throw tooLarge(options.maxBatchBytes);
+      }
+      if (!req.body) throw invalidRequest('requests: Field required');
+      const processing = processingFor(req.headers['x-emulator-processing'], ctx.processing);
+      const record = await store.create(req.body as Readable, req.apiKeyId, processing);
+      if (ctx.faults.takeCreateResponseLost()) {
+        reply.hijack();
+        req.raw.socket.destroy();
+        return reply;
+      }
+      return view(req, record);
+    });
+  });
+
+  app.get<{ Querystring: Record<string, string> }>(
+    '/v1/messages/batches',
+    { config: { endpoint: 'list' } },
+    async (req) => {
+      const { limit, beforeId, afterId } = listQuery(req.query);
+      await store.settleAll();
+      const all = store.all();
+      const indexOf = (id: string, field: string) => {
+        const i = all.findIndex((r) => r.id === id);
+        if (i < 0) throw invalidRequest(`${field}: no message batch with id '${id}'`);
+        return i;
+      };
+      let page = all.slice(0, limit);
+      let hasMore = all.length > limit;
+      if (afterId !== undefined) {
+        const i = indexOf(afterId, 'after_id');
+        page = all.slice(i + 1, i + 1 + limit);
+        hasMore = i + 1 + limit < all.length;
+      } else if (beforeId !== undefined) {
+        const i = indexOf(beforeId, 'before_id');
+        page = all.slice(Math.max(0, i - limit), i);
+        hasMore = i - limit > 0;
+      }
+      return {
+        data: page.map((r) => view(req, r)),
+        has_more: hasMore,
+        first_id: page[0]?.id ?? null,
+        last_id: page.at(-1)?.id ?? null,
+      };
+    },
+  );
+
+  app.get<IdParams>('/v1/messages/batches/:id', { config: { endpoint: 'retrieve' } }, async (req) =>
+    view(req, await store.get(req.params.id)),
+  );
+
+  app.post<IdParams>('/v1/messages/batches/:id/cancel', { config: { endpoint: 'cancel' } }, async (req) =>
+    view(req, await store.cancel(req.params.id)),
+  );
+
+  app.delete<IdParams>('/v1/messages/batches/:id', { config: { endpoint: 'delete' } }, async (req) => {
+    await store.delete(req.params.id);
+    return { id: req.params.id, type: 'message_batch_deleted' };
+  });
+
+  app.get<IdParams>('/v1/messages/batches/:id/results', { config: { endpoint: 'results' } }, async (req, reply) => {
+    const record = await store.get(req.params.id);
+    if (record.status !== 'ended')
+      throw invalidRequest(`Batch '${record.id}' has not finished processing; results are available once it has ended`);
+    if (clock.now() >= archivedAt(record))
+      throw notFound(
+        `Results of batch '${record.id}' are no longer available (archived at ${isoMicros(archivedAt(record))})`,
+      );
+    let body: Readable = createReadStream(path.join(store.dirOf(record.id), 'results.jsonl'));
+    const cutAfter = ctx.faults.takeResultsCutoff();
+    if (cutAfter !== null) body = body.pipe(cutOff(cutAfter, () => req.raw.socket.destroy()));
+    return reply.header('content-type', 'application/x-jsonl').send(body);
+  });
+
+  app.post('/v1/messages/count_tokens', { config: { endpoint: 'count_tokens' } }, async (req) => {
+    const params = messageBody(req.body);
+    const checked = checkParams(params, ctx.catalog, true);
+    if ('problem' in checked) throw new ApiError(checked.problem.status, checked.problem.message);
+    const beta = 'beta' in (req.query as object) || req.headers['anthropic-beta'] !== undefined;
+    const inputTokens = countInputTokens(params);
+    return beta ? { input_tokens: inputTokens, context_management: null } : { input_tokens: inputTokens };
+  });
+
+  app.post('/v1/messages', { config: { endpoint: 'messages' } }, async (req) => {
+    const params = messageBody(req.body);
+    if (params.stream === true)
+      throw invalidRequest('stream: the emulator answers synchronous requests without streaming; send stream: false');
+    const checked = checkParams(params, ctx.catalog);
+    if ('problem' in checked) throw new ApiError(checked.problem.status, checked.problem.message);
+    const now = clock.now();
+    const { message, tokens } = respond(params, checked.model, ctx.cache, now, 'standard');
+    ctx.ledger.recordSync(req.apiKeyId, now, checked.model.id, tokens);
+    return message;
+  });
+}
+
+function messageBody(body: unknown): Record<string, unknown> {
+  if (!isObject(body)) throw invalidRequest('Input should be a valid dictionary or object to extract fields from');
+  return body;
+}
+
+function listQuery(query: Record<string, string>) {
+  const { limit: rawLimit, before_id: beforeId, after_id: afterId } = query;
+  let limit = 20;
+  if (rawLimit !== undefined) {
+    if (!/^-?\d+$/.test(rawLimit))
+      throw invalidRequest('limit: Input should be a valid integer, unable to parse string as an integer');
+    limit = Number(rawLimit);
+    if (limit < 1) throw invalidRequest('limit: Input should be greater than or equal to 1');
+    if (limit > 1000) throw invalidRequest('limit: Input should be less than or equal to 1000');
+  }
+  if (beforeId !== undefined && afterId !== undefined)
+    throw invalidRequest('before_id and after_id cannot both be set');
+  return { limit, beforeId, afterId };
+}
+
+/** Per-batch processing-time model from the `x-emulator-processing` header (JSON), over the defaults. */
+function processingFor(header: string | string[] | undefined, defaults: ProcessingModel): ProcessingModel {
+  if (typeof header !== 'string') return defaults;
+  let parsed: ProcessingInput;
+  try {
+    parsed = JSON.parse(header) as ProcessingInput;
+  } catch {
+    throw invalidRequest('x-emulator-processing: header must be a JSON object');
+  }
+  const result = ProcessingSchema.safeParse({ ...defaults, ...parsed });
+  if (!result.success) throw invalidRequest(`x-emulator-processing: ${result.error.issues[0]?.message ?? 'invalid'}`);
+  return result.data;
+}
+
+/** Passes `lines` complete lines and half of the next one, then drops the connection (a stream cut off midway). */
+function cutOff(lines: number, drop: () => void): Transform {
+  let seen = 0;
+  let done = false;
+  return new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      if (done) return callback();
+      let at = 0;
+      while (seen < lines) {
+        const nl = chunk.indexOf(10, at);
+        if (nl < 0) break;
+        seen++;
+        at = nl + 1;
+      }
+      if (seen < lines) return callback(null, chunk);
+      const nextEnd = chunk.indexOf(10, at);
+      const half = at + Math.floor(((nextEnd < 0 ? chunk.length : nextEnd) - at) / 2);
+      done = true;
+      this.push(chunk.subarray(0, Math.max(half, at)));
+      setTimeout(drop, 50);
+      callback();
+    },
+  });
+}
