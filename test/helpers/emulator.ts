@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { startEmulator, type RunningEmulator } from '../../emulator/server.js';
+import type { EmulatorOptionsInput } from '../../emulator/options.js';
+import type { FaultsInput } from '../../emulator/faults.js';
+
+export const TEST_KEY = 'sk-ant-test-key-0001';
+
+export interface EmulatorHarness {
+  emulator: RunningEmulator;
+  url: string;
+  dataDir: string;
+  client: Anthropic;
+  /** A client with no retries, to see raw errors. */
+  strict: Anthropic;
+  advance(seconds: number): Promise<void>;
+  setFaults(faults: FaultsInput): Promise<void>;
+  stats(): Promise<EmulatorStats>;
+  admin(method: string, route: string, body?: unknown): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export interface EmulatorStats {
+  batches: {
+    created: number;
+    deleted: number;
+    byApiKey: Record<string, number>;
+    list: { id: string; requests: number }[];
+  };
+  requests: { submitted: number };
+  billed: {
+    batch: { succeeded: number; usd: number; tokens: Record<string, Record<string, number>> };
+    sync: { requests: number; usd: number };
+    totalUsd: number;
+  };
+  queue: { waitingRequests: number };
+}
+
+/** Starts an in-process emulator on a free port and a fresh data dir (fast processing unless overridden). */
+export async function startTestEmulator(options: Partial<EmulatorOptionsInput> = {}): Promise<EmulatorHarness> {
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(tmpdir(), 'cb-emulator-'));
+  const emulator = await startEmulator({
+    port: 0,
+    processing: { baseLatencyMs: 1000, perRequestMs: 1, spread: 0, cancelLatencyMs: 1000 },
+    ...options,
+    dataDir,
+  });
+  const url = emulator.url;
+  const admin = (method: string, route: string, body?: unknown) =>
+    fetch(`${url}${route}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const ok = async (res: Promise<Response>) => {
+    const r = await res;
+    if (!r.ok) throw new Error(`emulator admin call failed: ${r.status} ${await r.text()}`);
+    return r;
+  };
+  return {
+    emulator,
+    url,
+    dataDir,
+    client: new Anthropic({ apiKey: TEST_KEY, baseURL: url, maxRetries: 2 }),
+    strict: new Anthropic({ apiKey: TEST_KEY, baseURL: url, maxRetries: 0 }),
+    admin,
+    advance: async (seconds) => void (await ok(admin('POST', '/_emulator/clock/advance', { seconds }))),
+    setFaults: async (faults) => void (await ok(admin('PUT', '/_emulator/faults', faults))),
+    stats: async () => (await (await ok(admin('GET', '/_emulator/stats'))).json()) as EmulatorStats,
+    close: async () => {
+      await emulator.close();
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const HAIKU = 'claude-haiku-4-5';
+
+export function request(customId: string, content = `Hello from ${customId}`, extra: Record<string, unknown> = {}) {
+  return {
+    custom_id: customId,
+    params: { model: HAIKU, max_tokens: 64, messages: [{ role: 'user' as const, content }], ...extra },
+  };
+}
+
+export function requests(n: number, prefix = 'r') {
+  return Array.from({ length: n }, (_, i) => request(`${prefix}-${i}`));
+}
+
+/** Raw HTTP to the API with the test key (for what the SDK cannot send). */
+export function rawApi(url: string, route: string, init: RequestInit = {}) {
+  return fetch(`${url}${route}`, {
+    ...init,
+    headers: {
+      'x-api-key': TEST_KEY,
+      'anthropic-version': '2023-06-01',
+      'content-type': 'application/json',
+      ...(init.headers as Record<string, string> | undefined),
+    },
+  });
+}
+
+export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of iterable) out.push(item);
+  return out;
+}
