@@ -31,14 +31,16 @@ export const HttpFaultSchema = z
     reset: z.boolean().optional(),
     /** Delay the answer; alone, the request then proceeds normally ("slow response"). */
     delayMs: z.number().int().min(0).optional(),
+    /** Delay the answer after the request has been carried out (a create then exists while its caller still waits). */
+    delayAfterMs: z.number().int().min(0).optional(),
     /** Fire this many times, then stop. Unset = no limit. */
     times: z.number().int().min(1).optional(),
     /** Fire with this probability on each matching request. Unset = always. */
     probability: rate.optional(),
   })
   .strict()
-  .refine((r) => r.status !== undefined || r.reset || r.delayMs !== undefined, {
-    message: 'a rule needs status, reset or delayMs',
+  .refine((r) => r.status !== undefined || r.reset || r.delayMs !== undefined || r.delayAfterMs !== undefined, {
+    message: 'a rule needs status, reset, delayMs or delayAfterMs',
   });
 export type HttpFault = z.infer<typeof HttpFaultSchema>;
 
@@ -63,6 +65,8 @@ export const FaultsSchema = z
       .strict()
       .nullable()
       .default(null),
+    /** Results streams send at most this many lines per second (slow downloads). */
+    resultsLinesPerSecond: z.number().positive().nullable().default(null),
     /** Org-wide limit on requests waiting in the processing queue; a create above it gets 429. */
     queueLimit: z.number().int().positive().nullable().default(null),
     /** Requests per minute per API key on the API endpoints (wall clock); above it, 429. */
@@ -131,9 +135,14 @@ export class FaultEngine {
     return this.faults.notFoundAfterCreateMs;
   }
 
-  /** Total delay of the matching slow-response rules, and the first matching status/reset rule, for one request. */
-  httpFaultFor(endpoint: Endpoint): { delayMs: number; action: HttpFaultAction | null } {
+  get resultsLinesPerSecond(): number | null {
+    return this.faults.resultsLinesPerSecond;
+  }
+
+  /** Delays of the matching slow-response rules (before and after), and the first matching status/reset rule. */
+  httpFaultFor(endpoint: Endpoint): { delayMs: number; delayAfterMs: number; action: HttpFaultAction | null } {
     let delayMs = 0;
+    let delayAfterMs = 0;
     let action: HttpFaultAction | null = null;
     for (const rule of this.faults.http) {
       if (rule.endpoint !== '*' && rule.endpoint !== endpoint) continue;
@@ -141,10 +150,11 @@ export class FaultEngine {
       if (isAction && action) continue;
       if (!this.fires(rule)) continue;
       delayMs += rule.delayMs ?? 0;
+      delayAfterMs += rule.delayAfterMs ?? 0;
       if (rule.reset) action = { kind: 'reset' };
       else if (rule.status !== undefined) action = statusAction(rule, rule.status);
     }
-    return { delayMs, action };
+    return { delayMs, delayAfterMs, action };
   }
 
   takeCreateResponseLost(): boolean {

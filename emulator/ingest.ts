@@ -8,22 +8,7 @@ import type { ModelCatalog } from '../config/load.js';
 import { ApiError, invalidRequest } from './errors.js';
 import { checkParams } from './model-checks.js';
 import { drawOutcome, Outcome, type OutcomeRates } from './outcomes.js';
-
-export const CUSTOM_ID_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
-
-/** Params the batch path refuses outright (the docs: "including any of these returns a validation error"). */
-export function forbiddenParam(params: Record<string, unknown>): { field: string; message: string } | null {
-  if (params.stream === true) return { field: 'stream', message: 'streaming is not supported in Message Batches' };
-  if (typeof params.max_tokens === 'number' && params.max_tokens < 1)
-    return { field: 'max_tokens', message: 'Input should be greater than or equal to 1' };
-  if (params.speed !== undefined && params.speed !== 'standard')
-    return { field: 'speed', message: 'fast mode is not available in Message Batches' };
-  for (const field of ['store', 'previous_thread_event_id', 'cache_hint', 'context_hint'])
-    if (params[field] !== undefined) return { field, message: `'${field}' is not supported in Message Batches` };
-  if (params.research_preview_2026_02 === 'active')
-    return { field: 'research_preview_2026_02', message: 'research previews are not available in Message Batches' };
-  return null;
-}
+import { CUSTOM_ID_PATTERN, forbiddenParam } from '../shared/request-rules.js';
 
 export interface IngestLimits {
   maxRequests: number;

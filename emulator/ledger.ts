@@ -1,7 +1,12 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
-import { addTokens, costOf, roundUsd, ZERO_TOKENS, type PriceTable, type TokenTotals } from '../shared/pricing.js';
-
-export type TokensByModel = Record<string, TokenTotals>;
+import {
+  batchCostUsd,
+  mergeTokens,
+  roundUsd,
+  type PriceTable,
+  type TokenTotals,
+  type TokensByModel,
+} from '../shared/pricing.js';
 
 type LedgerEvent =
   | { event: 'created'; id: string; apiKeyId: string; requests: number; bytes: number; at: number }
@@ -55,11 +60,8 @@ export class Ledger {
     this.write({ event: 'sync', apiKeyId, at, model, tokens, usd: this.price({ [model]: tokens }, 'standard') });
   }
 
-  /** Dollars for tokens grouped by model, priced once per model (so sums do not drift with request order). */
   price(tokens: TokensByModel, tier: 'batch' | 'standard'): number {
-    let usd = 0;
-    for (const [model, t] of Object.entries(tokens)) usd += costOf(this.prices, model, t, tier) ?? 0;
-    return roundUsd(usd);
+    return batchCostUsd(this.prices, tokens, tier);
   }
 
   stats() {
@@ -132,11 +134,4 @@ export class Ledger {
         break;
     }
   }
-}
-
-export function mergeTokens(list: TokensByModel[]): TokensByModel {
-  const out: TokensByModel = {};
-  for (const byModel of list)
-    for (const [model, t] of Object.entries(byModel)) out[model] = addTokens(out[model] ?? ZERO_TOKENS, t);
-  return out;
 }

@@ -105,6 +105,8 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
     let body: Readable = createReadStream(path.join(store.dirOf(record.id), 'results.jsonl'));
     const cutAfter = ctx.faults.takeResultsCutoff();
     if (cutAfter !== null) body = body.pipe(cutOff(cutAfter, () => req.raw.socket.destroy()));
+    const linesPerSecond = ctx.faults.resultsLinesPerSecond;
+    if (linesPerSecond !== null) body = body.pipe(throttle(linesPerSecond));
     return reply.header('content-type', 'application/x-jsonl').send(body);
   });
 
@@ -162,6 +164,30 @@ function processingFor(header: string | string[] | undefined, defaults: Processi
   const result = ProcessingSchema.safeParse({ ...defaults, ...parsed });
   if (!result.success) throw invalidRequest(`x-emulator-processing: ${result.error.issues[0]?.message ?? 'invalid'}`);
   return result.data;
+}
+
+/** Sends whole lines at most `perSecond` per second (a slow download). */
+function throttle(perSecond: number): Transform {
+  let carry = '';
+  return new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      const text = carry + chunk.toString('utf8');
+      const cut = text.lastIndexOf('\n') + 1;
+      carry = text.slice(cut);
+      const lines = text.slice(0, cut).split('\n').slice(0, -1);
+      const send = async () => {
+        for (let i = 0; i < lines.length; i += Math.max(1, Math.floor(perSecond / 10))) {
+          const batch = lines.slice(i, i + Math.max(1, Math.floor(perSecond / 10)));
+          this.push(batch.join('\n') + '\n');
+          await new Promise((resolve) => setTimeout(resolve, (1000 * batch.length) / perSecond));
+        }
+      };
+      send().then(() => callback(), callback);
+    },
+    flush(callback) {
+      callback(null, carry.length > 0 ? carry : undefined);
+    },
+  });
 }
 
 /** Passes `lines` complete lines and half of the next one, then drops the connection (a stream cut off midway). */

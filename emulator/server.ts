@@ -37,11 +37,14 @@ export interface RunningEmulator {
 declare module 'fastify' {
   interface FastifyRequest {
     apiKeyId: string;
+    delayAfterMs: number;
   }
   interface FastifyContextConfig {
     endpoint?: Endpoint;
   }
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const ORGANIZATION_ID = '00000000-0000-4000-8000-00000000e301';
 
@@ -107,6 +110,7 @@ function buildApp(ctx: EmulatorContext): FastifyInstance {
     forceCloseConnections: true,
   });
   app.decorateRequest('apiKeyId', '');
+  app.decorateRequest('delayAfterMs', 0);
 
   // JSON bodies of the small endpoints; an empty body (cancel) is allowed.
   app.removeAllContentTypeParsers();
@@ -138,14 +142,19 @@ function buildApp(ctx: EmulatorContext): FastifyInstance {
           'retry-after': String(retryAfter),
         },
       );
-    const { delayMs, action } = ctx.faults.httpFaultFor(endpoint);
-    if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    const { delayMs, delayAfterMs, action } = ctx.faults.httpFaultFor(endpoint);
+    req.delayAfterMs = delayAfterMs;
+    if (delayMs > 0) await sleep(delayMs);
     if (action?.kind === 'reset') {
       reply.hijack();
       req.raw.socket.destroy();
       return reply;
     }
     if (action?.kind === 'status') throw new ApiError(action.status, action.message, action.headers);
+  });
+
+  app.addHook('onSend', async (req) => {
+    if (req.delayAfterMs > 0) await sleep(req.delayAfterMs);
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {

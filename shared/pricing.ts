@@ -94,3 +94,23 @@ export function costOf(table: PriceTable, model: string, tokens: TokenTotals, ti
 
 /** Rounds a dollar amount to micro-dollars, the precision reports and the ledger compare at. */
 export const roundUsd = (usd: number) => Math.round(usd * 1_000_000) / 1_000_000;
+
+export type TokensByModel = Record<string, TokenTotals>;
+
+/**
+ * Dollars for the tokens of one batch, grouped by model: priced once per model and rounded to micro-dollars, so
+ * the same tokens always give the same figure whatever order the requests came in. The emulator's bill and the
+ * job's cost report both use it.
+ */
+export function batchCostUsd(table: PriceTable, tokens: TokensByModel, tier: Tier): number {
+  let usd = 0;
+  for (const [model, t] of Object.entries(tokens)) usd += costOf(table, model, t, tier) ?? 0;
+  return roundUsd(usd);
+}
+
+export function mergeTokens(list: TokensByModel[]): TokensByModel {
+  const out: TokensByModel = {};
+  for (const byModel of list)
+    for (const [model, t] of Object.entries(byModel)) out[model] = addTokens(out[model] ?? ZERO_TOKENS, t);
+  return out;
+}

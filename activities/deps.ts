@@ -1,0 +1,22 @@
+import type Anthropic from '@anthropic-ai/sdk';
+import type { ModelCatalog } from '../config/load.js';
+import type { PriceTable } from '../shared/pricing.js';
+import type { BlobStore } from './storage.js';
+
+/** What activities need from the worker: storage, the Anthropic client (holding the key), config. */
+export interface ActivityDeps {
+  store: BlobStore;
+  anthropic: Anthropic;
+  prices: PriceTable;
+  models: ModelCatalog;
+  dataDir: string;
+  webhookAllowlist: string[];
+}
+
+/** The working folder of one job, named after its workflow id. */
+export function jobDirUri(deps: ActivityDeps, jobId: string): string {
+  const safe = jobId.replace(/[^A-Za-z0-9._-]/g, '_');
+  return deps.store.join(deps.store.resolve(deps.dataDir), 'jobs', safe);
+}
+
+export const chunkId = (round: number, index: number) => `r${round}-c${String(index + 1).padStart(4, '0')}`;

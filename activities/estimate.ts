@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { heartbeat } from '@temporalio/activity';
+import { NotFoundError } from '@anthropic-ai/sdk';
+import { findModel } from '../config/load.js';
+import { estimateJob, seededRandom, type Estimate, type ModelSample } from '../shared/estimate.js';
+import type { ChunkRef } from '../shared/job-types.js';
+import type { ActivityDeps } from './deps.js';
+import { lines } from './jsonl.js';
+
+type Params = Record<string, unknown>;
+const COUNT_CONCURRENCY = 8;
+
+export interface EstimateArgs {
+  chunks: ChunkRef[];
+  estimate: { outputRatio: number; exhaustiveMax: number; sampleSize: number; seed: number };
+}
+
+function cacheTtl(params: Params): '5m' | '1h' | null {
+  const blocks = [
+    ...(Array.isArray(params.system) ? params.system : []),
+    ...(Array.isArray(params.tools) ? params.tools : []),
+  ];
+  let ttl: '5m' | '1h' | null = null;
+  for (const b of blocks as { cache_control?: { ttl?: string } }[]) {
+    if (b?.cache_control) ttl = b.cache_control.ttl === '1h' || ttl === '1h' ? '1h' : '5m';
+  }
+  return ttl;
+}
+
+const countable = (p: Params) => {
+  const out: Params = { model: p.model, messages: p.messages };
+  for (const key of ['system', 'tools', 'tool_choice', 'thinking'] as const)
+    if (p[key] !== undefined) out[key] = p[key];
+  return out;
+};
+
+/**
+ * Input tokens from count_tokens (every request of a small job; a seeded random sample per model otherwise, with a
+ * 95% error bound), output from max_tokens × the expected-output ratio, caching from the shared prefixes, all
+ * priced at batch and at synchronous prices.
+ */
+export function estimateActivities(deps: ActivityDeps) {
+  return {
+    async estimateCost(args: EstimateArgs): Promise<Estimate> {
+      const total = args.chunks.reduce((sum, c) => sum + c.requests, 0);
+      const exhaustive = total <= args.estimate.exhaustiveMax;
+      const random = seededRandom(args.estimate.seed);
+      const perModel = new Map<string, { s: ModelSample; chunkIds: Set<string>; reservoir: Params[] }>();
+
+      for (const chunk of args.chunks) {
+        for await (const raw of lines(deps.store.read(chunk.uri))) {
+          const params = (JSON.parse(raw) as { params: Params }).params;
+          const model = String(params.model);
+          let entry = perModel.get(model);
+          if (!entry) {
+            const info = findModel(deps.models, model);
+            const s: ModelSample = {
+              requests: 0,
+              maxTokensSum: 0,
+              chunks: 0,
+              counted: 0,
+              inputSum: 0,
+              inputSquares: 0,
+              cacheableCounted: 0,
+              prefixSum: 0,
+              cacheTtl: '5m',
+              minCacheableTokens: info?.minCacheableTokens ?? 1024,
+            };
+            entry = { s, chunkIds: new Set(), reservoir: [] };
+            perModel.set(model, entry);
+          }
+          const { s, reservoir } = entry;
+          s.requests++;
+          s.maxTokensSum += Number(params.max_tokens) || 0;
+          entry.chunkIds.add(chunk.id);
+          // Reservoir sampling: every request has the same chance to be counted, in one pass, in bounded memory.
+          if (exhaustive || reservoir.length < args.estimate.sampleSize) reservoir.push(params);
+          else {
+            const j = Math.floor(random() * s.requests);
+            if (j < reservoir.length) reservoir[j] = params;
+          }
+        }
+      }
+
+      const prefixCache = new Map<string, number>();
+      const baseline = new Map<string, number>();
+      const count = async (p: Params) => (await deps.anthropic.messages.countTokens(p as never)).input_tokens;
+      const unknown = new Set<string>();
+      let done = 0;
+
+      for (const [model, { s, chunkIds, reservoir }] of perModel) {
+        s.chunks = chunkIds.size;
+        const queue = [...reservoir];
+        const worker = async () => {
+          for (let p = queue.shift(); p; p = queue.shift()) {
+            try {
+              const n = await count(countable(p));
+              s.counted++;
+              s.inputSum += n;
+              s.inputSquares += n * n;
+              const ttl = cacheTtl(p);
+              if (ttl) {
+                if (ttl === '1h') s.cacheTtl = '1h';
+                const minimal = { model, messages: [{ role: 'user', content: '.' }] };
+                if (!baseline.has(model)) baseline.set(model, await count(minimal));
+                const key = createHash('sha256')
+                  .update(JSON.stringify([model, p.system, p.tools]))
+                  .digest('hex');
+                if (!prefixCache.has(key))
+                  prefixCache.set(
+                    key,
+                    (await count({ ...minimal, system: p.system, tools: p.tools })) - baseline.get(model)!,
+                  );
+                s.cacheableCounted++;
+                s.prefixSum += prefixCache.get(key)!;
+              }
+            } catch (err) {
+              if (!(err instanceof NotFoundError)) throw err;
+              unknown.add(model);
+            }
+            if (++done % 50 === 0) heartbeat({ counted: done });
+          }
+        };
+        await Promise.all(Array.from({ length: COUNT_CONCURRENCY }, worker));
+      }
+
+      const samples = Object.fromEntries([...perModel].map(([model, { s }]) => [model, s]));
+      const estimate = estimateJob(samples, deps.prices, args.estimate.outputRatio);
+      return { ...estimate, unknownModels: [...new Set([...estimate.unknownModels, ...unknown])].sort() };
+    },
+  };
+}

@@ -1,0 +1,173 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { addTokens, batchCostUsd, mergeTokens, roundUsd, ZERO_TOKENS } from '../shared/pricing.js';
+import type { ChunkOutcome, Estimate, JobReportSummary, SubmittedBatch } from '../shared/job-types.js';
+import { reportMarkdown, type JobReport } from '../shared/report.js';
+import { outcomeOf, type ResultLine } from '../shared/results.js';
+import type { ActivityDeps } from './deps.js';
+import { lines, writeLine } from './jsonl.js';
+
+export interface FinalizeArgs {
+  jobId: string;
+  jobDir: string;
+  input: string;
+  output: string;
+  report?: string | undefined;
+  /** Rounds that submitted at least one batch (0 … roundsRun − 1). */
+  roundsRun: number;
+  canceled: boolean;
+  /** Chunks never submitted (the job was canceled first): their requests are answered `canceled`. */
+  unsubmitted: { uri: string }[];
+  /** Chunks whose child failed: their requests are answered `errored` with the failure. */
+  failed: { uri: string; error: string }[];
+  prepared: { lines: number; requests: number; invalidLines: number; invalidReport: string | null };
+  estimate: Estimate | null;
+  startedAt: number;
+  notes: string[];
+}
+
+export function reportBase(output: string, report: string | undefined): string {
+  return report ?? `${output.replace(/\.jsonl?$/i, '')}.report`;
+}
+
+/**
+ * Writes the output — exactly one line per submitted request, its final outcome in the results-line format — and
+ * the report (JSON and Markdown). A request retried in round r+1 takes its line from there; memory holds only the
+ * ids that were retried.
+ */
+export function finalizeActivities(deps: ActivityDeps) {
+  const { store } = deps;
+
+  async function outcomesOf(jobDir: string, round: number): Promise<ChunkOutcome[]> {
+    const dir = store.join(jobDir, 'rounds', String(round), 'outcomes');
+    const names = (await store.list(dir)).filter((n) => n.endsWith('.json')).sort();
+    return Promise.all(names.map((n) => store.readJson<ChunkOutcome>(store.join(dir, n))));
+  }
+
+  async function retriedIds(outcomes: ChunkOutcome[]): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for (const o of outcomes) if (o.retryUri) for await (const id of lines(store.read(o.retryUri))) if (id) ids.add(id);
+    return ids;
+  }
+
+  return {
+    async finalizeJob(args: FinalizeArgs): Promise<JobReportSummary> {
+      const rounds: ChunkOutcome[][] = [];
+      for (let r = 0; r < args.roundsRun; r++) rounds.push(await outcomesOf(args.jobDir, r));
+      const outputUri = store.resolve(args.output);
+      const out = await store.write(outputUri);
+      const outcomes: Record<string, number> = {};
+      let written = 0;
+      const emit = async (line: string, result: ResultLine['result']) => {
+        await writeLine(out.stream, line);
+        written++;
+        const key = outcomeOf(result);
+        outcomes[key] = (outcomes[key] ?? 0) + 1;
+      };
+      try {
+        for (let r = 0; r < rounds.length; r++) {
+          const superseded = r < rounds.length - 1 ? await retriedIds(rounds[r]!) : new Set<string>();
+          for (const o of rounds[r]!) {
+            if (!o.resultsUri) continue;
+            for await (const raw of lines(store.read(o.resultsUri))) {
+              const line = JSON.parse(raw) as ResultLine;
+              if (!superseded.has(line.custom_id)) await emit(raw, line.result);
+            }
+          }
+        }
+        for (const chunk of args.unsubmitted) {
+          for await (const raw of lines(store.read(chunk.uri))) {
+            const { custom_id } = JSON.parse(raw) as { custom_id: string };
+            await emit(JSON.stringify({ custom_id, result: { type: 'canceled' } }), { type: 'canceled' });
+          }
+        }
+        for (const chunk of args.failed) {
+          const result = {
+            type: 'errored' as const,
+            error: { type: 'error', error: { type: 'job_error', message: chunk.error } },
+          };
+          for await (const raw of lines(store.read(chunk.uri))) {
+            const { custom_id } = JSON.parse(raw) as { custom_id: string };
+            await emit(JSON.stringify({ custom_id, result }), result);
+          }
+        }
+        if (written !== args.prepared.requests)
+          throw ApplicationFailure.nonRetryable(
+            `the output would have ${written} lines for ${args.prepared.requests} requests; not writing it`,
+            'OutputIncomplete',
+          );
+        await out.commit();
+      } catch (err) {
+        await out.abort();
+        throw err;
+      }
+
+      const all = rounds.flat();
+      const tokens = mergeTokens(all.map((o) => o.tokens));
+      const costUsd = roundUsd(all.reduce((sum, o) => sum + o.costUsd, 0));
+      const standardUsd = roundUsd(all.reduce((sum, o) => sum + batchCostUsd(deps.prices, o.tokens, 'standard'), 0));
+      const finishedAt = Date.now();
+      const report: JobReport = {
+        jobId: args.jobId,
+        status: args.canceled ? 'canceled' : 'completed',
+        input: args.input,
+        output: outputUri,
+        requests: {
+          inputLines: args.prepared.lines,
+          submitted: args.prepared.requests,
+          invalidLines: args.prepared.invalidLines,
+          invalidReport: args.prepared.invalidReport,
+        },
+        outcomes,
+        rounds: await Promise.all(
+          rounds.map(async (round, r) => ({
+            round: r,
+            retried: round.reduce((sum, o) => sum + o.retryable, 0),
+            batches: await Promise.all(
+              round.map(async (o) => ({
+                chunkId: o.chunkId,
+                batchId: o.batchId,
+                requests: o.requests,
+                outcomes: o.outcomes,
+                costUsd: o.costUsd,
+                adopted: await wasAdopted(args.jobDir, r, o.chunkId),
+              })),
+            ),
+          })),
+        ),
+        estimate: args.estimate,
+        actual: {
+          tokens: Object.values(tokens).reduce(addTokens, ZERO_TOKENS),
+          costUsd,
+          standardUsd,
+          savingsUsd: roundUsd(standardUsd - costUsd),
+        },
+        priceTable: { asOf: deps.prices.asOf },
+        timing: {
+          startedAt: new Date(args.startedAt).toISOString(),
+          finishedAt: new Date(finishedAt).toISOString(),
+          durationMs: finishedAt - args.startedAt,
+        },
+        notes: args.notes,
+      };
+      const base = store.resolve(reportBase(args.output, args.report));
+      await store.writeJson(`${base}.json`, report);
+      const md = await store.write(`${base}.md`);
+      md.stream.write(reportMarkdown(report));
+      await md.commit();
+      return {
+        outputUri,
+        reportJsonUri: `${base}.json`,
+        reportMarkdownUri: `${base}.md`,
+        lines: written,
+        outcomes,
+        costUsd,
+        standardUsd,
+      };
+    },
+  };
+
+  async function wasAdopted(jobDir: string, round: number, chunkId: string): Promise<boolean> {
+    const uri = store.join(jobDir, 'rounds', String(round), 'submit', `${chunkId}.batch.json`);
+    return (await store.exists(uri)) && (await store.readJson<SubmittedBatch>(uri)).adopted;
+  }
+}

@@ -1,0 +1,26 @@
+import { batchStatusActivities } from './batch-status.js';
+import type { ActivityDeps } from './deps.js';
+import { estimateActivities } from './estimate.js';
+import { fetchActivities } from './fetch.js';
+import { finalizeActivities } from './finalize.js';
+import { notifyActivities } from './notify.js';
+import { prepareActivities } from './prepare.js';
+import { retryRoundActivities } from './retry-round.js';
+import { submitActivities } from './submit.js';
+
+/** Every activity of a batch job, bound to the worker's storage, Anthropic client and config. */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    ...prepareActivities(deps),
+    ...estimateActivities(deps),
+    ...submitActivities(deps),
+    ...batchStatusActivities(deps),
+    ...fetchActivities(deps),
+    ...notifyActivities(deps),
+    ...retryRoundActivities(deps),
+    ...finalizeActivities(deps),
+  };
+}
+
+export type BatchActivities = ReturnType<typeof createActivities>;
+export type { ActivityDeps };

@@ -1,0 +1,184 @@
+import { createReadStream, createWriteStream, realpathSync, type ReadStream, type WriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ApplicationFailure } from '@temporalio/common';
+
+/**
+ * Where jobs keep their data. Workflow history only ever holds URIs into it (claim check). This worker speaks
+ * `file://` (and plain paths; relative ones resolve under its data dir); the interface is what an S3 store would
+ * implement.
+ */
+export interface BlobStore {
+  /** A canonical URI for a location, refusing what this worker may not touch. */
+  resolve(uri: string): string;
+  read(uri: string, options?: { start?: number }): ReadStream;
+  /** Written to a temp file, moved into place by `commit()`: readers never see half a file. */
+  write(uri: string): Promise<AtomicWrite>;
+  /** Opens for appending (resumable downloads). */
+  append(uri: string): Promise<WriteStream>;
+  exists(uri: string): Promise<boolean>;
+  size(uri: string): Promise<number>;
+  readJson<T>(uri: string): Promise<T>;
+  writeJson(uri: string, value: unknown): Promise<void>;
+  /** Creates the file only if it does not exist yet (atomically); false when it already did. */
+  createExclusive(uri: string, content: string): Promise<boolean>;
+  remove(uri: string): Promise<void>;
+  truncate(uri: string, size: number): Promise<void>;
+  /** Renames within the store (atomic on one file system). */
+  move(from: string, to: string): Promise<void>;
+  /** Names of the entries of a folder (empty when it does not exist). */
+  list(uri: string): Promise<string[]>;
+  join(uri: string, ...parts: string[]): string;
+}
+
+export interface AtomicWrite {
+  stream: WriteStream;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export class FileStore implements BlobStore {
+  private readonly roots: string[];
+
+  constructor(
+    private readonly dataDir: string,
+    allowedRoots: string[],
+  ) {
+    this.roots = [dataDir, ...allowedRoots].map((r) => realpathOfNearest(path.resolve(r)));
+  }
+
+  resolve(uri: string): string {
+    return pathToFileURL(this.pathOf(uri)).href;
+  }
+
+  read(uri: string, options: { start?: number } = {}): ReadStream {
+    return createReadStream(this.pathOf(uri), options);
+  }
+
+  async write(uri: string): Promise<AtomicWrite> {
+    const file = this.pathOf(uri);
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.partial-${process.pid}-${Date.now()}`;
+    const stream = createWriteStream(tmp);
+    const finish = async () => {
+      if (!stream.closed) {
+        stream.end();
+        await once(stream, 'close');
+      }
+    };
+    return {
+      stream,
+      commit: async () => {
+        await finish();
+        await rename(tmp, file);
+      },
+      abort: async () => {
+        stream.destroy();
+        await rm(tmp, { force: true });
+      },
+    };
+  }
+
+  async append(uri: string): Promise<WriteStream> {
+    const file = this.pathOf(uri);
+    await mkdir(path.dirname(file), { recursive: true });
+    const stream = createWriteStream(file, { flags: 'a' });
+    await once(stream, 'open');
+    return stream;
+  }
+
+  async exists(uri: string): Promise<boolean> {
+    return stat(this.pathOf(uri)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  async size(uri: string): Promise<number> {
+    return (await stat(this.pathOf(uri))).size;
+  }
+
+  async readJson<T>(uri: string): Promise<T> {
+    return JSON.parse(await readFile(this.pathOf(uri), 'utf8')) as T;
+  }
+
+  async writeJson(uri: string, value: unknown): Promise<void> {
+    const file = this.pathOf(uri);
+    await mkdir(path.dirname(file), { recursive: true });
+    const tmp = `${file}.tmp-${process.pid}`;
+    await writeFile(tmp, JSON.stringify(value, null, 2));
+    await rename(tmp, file);
+  }
+
+  async createExclusive(uri: string, content: string): Promise<boolean> {
+    const file = this.pathOf(uri);
+    await mkdir(path.dirname(file), { recursive: true });
+    try {
+      const handle = await open(file, 'wx');
+      await handle.writeFile(content);
+      await handle.close();
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+  }
+
+  async remove(uri: string): Promise<void> {
+    await rm(this.pathOf(uri), { recursive: true, force: true });
+  }
+
+  async truncate(uri: string, size: number): Promise<void> {
+    await truncate(this.pathOf(uri), size);
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const target = this.pathOf(to);
+    await mkdir(path.dirname(target), { recursive: true });
+    await rename(this.pathOf(from), target);
+  }
+
+  async list(uri: string): Promise<string[]> {
+    return readdir(this.pathOf(uri)).catch(() => []);
+  }
+
+  join(uri: string, ...parts: string[]): string {
+    return pathToFileURL(path.join(this.pathOf(uri), ...parts)).href;
+  }
+
+  private pathOf(uri: string): string {
+    let file: string;
+    if (uri.startsWith('file://')) file = fileURLToPath(uri);
+    else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri))
+      throw ApplicationFailure.nonRetryable(
+        `${uri}: this worker reads and writes file:// URIs only`,
+        'StorageUnsupported',
+      );
+    else file = path.resolve(this.dataDir, uri);
+    const real = realpathOfNearest(file);
+    if (!this.roots.some((root) => real === root || real.startsWith(root + path.sep)))
+      throw ApplicationFailure.nonRetryable(
+        `${file} is outside the worker's allowed roots (${this.roots.join(', ')}); set CLAUDE_BATCH_ALLOWED_ROOTS to allow it`,
+        'StorageAccessDenied',
+      );
+    return file;
+  }
+}
+
+/** The real path of `file`, or of its nearest existing ancestor joined with the rest (symlinks cannot escape). */
+function realpathOfNearest(file: string): string {
+  let current = file;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return path.join(realpathSync(current), ...rest.reverse());
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return file;
+      rest.push(path.basename(current));
+      current = parent;
+    }
+  }
+}

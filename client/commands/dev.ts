@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { Command } from 'commander';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { startDevStack } from '../dev-stack.js';
+import { port, positiveNumber } from '../parse-options.js';
+
+export function devCommand(): Command {
+  return new Command('dev')
+    .description(
+      'Start the whole local stack: Temporal dev server (SQLite under the data dir, web UI), the Batches API emulator (unless ANTHROPIC_API_KEY is set without ANTHROPIC_BASE_URL), and a worker. Ctrl-C stops it all.',
+    )
+    .option('-d, --data-dir <dir>', 'Temporal database, emulator state and job files', '.data/dev')
+    .option('--temporal-port <port>', 'Temporal gRPC port', port, 7233)
+    .option('--ui-port <port>', 'Temporal web UI port', port, 8233)
+    .option('--emulator-port <port>', 'emulator port', port, 4010)
+    .option(
+      '--time-scale <n>',
+      "emulator clock speed (60 = a minute per second); batches take the emulator's modelled time",
+      positiveNumber,
+      60,
+    )
+    .option('--task-queue <name>', 'task queue of the worker', process.env.CLAUDE_BATCH_TASK_QUEUE ?? 'claude-batch')
+    .action(
+      async (o: {
+        dataDir: string;
+        temporalPort: number;
+        uiPort: number;
+        emulatorPort: number;
+        timeScale: number;
+        taskQueue: string;
+      }) => {
+        Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+        const stack = await startDevStack({
+          dataDir: path.resolve(o.dataDir),
+          temporalPort: o.temporalPort,
+          uiPort: o.uiPort,
+          emulatorPort: o.emulatorPort,
+          emulatorTimeScale: o.timeScale,
+          taskQueue: o.taskQueue,
+          log: (line) => console.log(line),
+        });
+        console.log('claude-batch dev stack is up:');
+        console.log(`  Temporal server   ${stack.temporalAddress}   (TEMPORAL_ADDRESS=${stack.temporalAddress})`);
+        console.log(`  Temporal web UI   ${stack.uiUrl}`);
+        console.log(
+          `  Anthropic API     ${stack.anthropicUrl}${stack.emulator ? `   (emulator, ${o.timeScale}x clock)` : ''}`,
+        );
+        console.log(`  worker            task queue ${o.taskQueue}, data dir ${path.resolve(o.dataDir)}`);
+        console.log('Press Ctrl-C to stop.');
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        console.log('stopping…');
+        await stack.stop();
+        console.log('stopped.');
+      },
+    );
+}

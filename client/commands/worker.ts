@@ -1,0 +1,18 @@
+import { Command } from 'commander';
+import { loadWorkerConfig, prepareWorker } from '../../worker/run-worker.js';
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description(
+      'Run a worker for batch jobs. Settings come from the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE (or a Temporal config profile), CLAUDE_BATCH_TASK_QUEUE, ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL, CLAUDE_BATCH_DATA_DIR, CLAUDE_BATCH_ALLOWED_ROOTS, CLAUDE_BATCH_WEBHOOK_ALLOWLIST',
+    )
+    .action(async () => {
+      const config = loadWorkerConfig();
+      const { worker, address, namespace } = await prepareWorker(config);
+      console.log(`claude-batch worker: task queue ${config.taskQueue} on ${address} (namespace ${namespace})`);
+      console.log(
+        `  Anthropic API: ${config.anthropicBaseUrl ?? 'https://api.anthropic.com'}   data dir: ${config.dataDir}`,
+      );
+      await worker.run();
+    });
+}

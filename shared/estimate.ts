@@ -1,0 +1,111 @@
+import { costOf, type PriceTable, type TokenTotals } from './pricing.js';
+
+/** What the estimate activity measured for one model's requests of a job. */
+export interface ModelSample {
+  /** All requests of the job for this model. */
+  requests: number;
+  /** Exact sum of max_tokens over those requests. */
+  maxTokensSum: number;
+  /** Chunks (batches) that carry requests of this model: each writes a shared cached prefix once. */
+  chunks: number;
+  /** Requests whose input tokens were counted (all of them, or a random sample). */
+  counted: number;
+  inputSum: number;
+  inputSquares: number;
+  /** Of the counted requests, those with a cache breakpoint in tools/system, and their prefix tokens. */
+  cacheableCounted: number;
+  prefixSum: number;
+  cacheTtl: '5m' | '1h';
+  /** The model's minimum cacheable prompt length (no caching below it). */
+  minCacheableTokens: number;
+}
+
+export interface Estimate {
+  method: 'exhaustive' | 'sample';
+  sampleSize: number;
+  /** Half-width of the 95% confidence interval of the input-token total, as a share of it (0 when exhaustive). */
+  inputErrorBound: number;
+  outputRatio: number;
+  requests: number;
+  tokens: TokenTotals;
+  batchUsd: number;
+  /** The same tokens at synchronous (standard) prices. */
+  standardUsd: number;
+  priceTableAsOf: string;
+  unknownModels: string[];
+}
+
+/**
+ * Extrapolates counted input tokens to the whole job, models prompt caching (each batch writes the shared prefix
+ * once; the rest of its requests read it), takes output as `outputRatio × max_tokens`, and prices it all at batch
+ * and at standard prices.
+ */
+export function estimateJob(samples: Record<string, ModelSample>, prices: PriceTable, outputRatio: number): Estimate {
+  const tokens: TokenTotals = { input: 0, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 };
+  let batchUsd = 0;
+  let standardUsd = 0;
+  let variance = 0;
+  let totalInput = 0;
+  let counted = 0;
+  let requests = 0;
+  let exhaustive = true;
+  const unknownModels: string[] = [];
+
+  for (const [model, s] of Object.entries(samples)) {
+    requests += s.requests;
+    counted += s.counted;
+    if (s.counted < s.requests) exhaustive = false;
+    const n = Math.max(1, s.counted);
+    const mean = s.inputSum / n;
+    const modelInput = mean * s.requests;
+    totalInput += modelInput;
+    if (s.counted > 1 && s.counted < s.requests) {
+      const sampleVariance = Math.max(0, (s.inputSquares - n * mean * mean) / (n - 1));
+      const fpc = (s.requests - n) / Math.max(1, s.requests - 1);
+      variance += ((s.requests * s.requests * sampleVariance) / n) * fpc;
+    }
+
+    const cacheableShare = s.counted > 0 ? s.cacheableCounted / s.counted : 0;
+    const prefix = s.cacheableCounted > 0 ? s.prefixSum / s.cacheableCounted : 0;
+    const cacheable = prefix >= s.minCacheableTokens ? Math.round(cacheableShare * s.requests) : 0;
+    const writes = Math.min(cacheable, s.chunks);
+    const t: TokenTotals = {
+      input: Math.round(modelInput - cacheable * prefix),
+      output: Math.round(s.maxTokensSum * outputRatio),
+      cacheWrite5m: s.cacheTtl === '5m' ? Math.round(writes * prefix) : 0,
+      cacheWrite1h: s.cacheTtl === '1h' ? Math.round(writes * prefix) : 0,
+      cacheRead: Math.round((cacheable - writes) * prefix),
+    };
+    for (const k of Object.keys(tokens) as (keyof TokenTotals)[]) tokens[k] += t[k];
+    const batch = costOf(prices, model, t, 'batch');
+    const standard = costOf(prices, model, t, 'standard');
+    if (batch === undefined || standard === undefined) unknownModels.push(model);
+    batchUsd += batch ?? 0;
+    standardUsd += standard ?? 0;
+  }
+
+  return {
+    method: exhaustive ? 'exhaustive' : 'sample',
+    sampleSize: counted,
+    inputErrorBound: totalInput > 0 ? (1.96 * Math.sqrt(variance)) / totalInput : 0,
+    outputRatio,
+    requests,
+    tokens,
+    batchUsd,
+    standardUsd,
+    priceTableAsOf: prices.asOf,
+    unknownModels,
+  };
+}
+
+/** Seeded PRNG (mulberry32): the same seed samples the same requests, so an estimate can be reproduced. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

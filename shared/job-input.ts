@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { toMs } from './duration.js';
+import { describeIssues } from './problems.js';
+
+const duration = (label: string) =>
+  z.union([z.string(), z.number()]).refine((v) => toMs(v) > 0, {
+    message: `${label} must be a duration such as "30s", "10m" or "24h"`,
+  });
+
+/** Where a job reads and writes: `file://` URIs, or paths (relative ones resolve under the worker's data dir). */
+const uri = z
+  .string()
+  .min(1)
+  .refine((v) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || v.startsWith('file://'), {
+    message: 'only file:// URIs (or plain paths) are supported by this worker',
+  });
+
+/**
+ * The one JSON object that starts a `batchJob` (from the CLI, the Temporal UI form, a Schedule or a parent
+ * workflow). Everything but `input` and `output` has a default.
+ */
+export const JobInputSchema = z
+  .object({
+    input: uri.describe('JSONL of {custom_id, params} lines'),
+    output: uri.describe('where the results JSONL goes: one line per input custom_id'),
+    report: uri.optional().describe('report path without extension; default: <output>.report(.json|.md)'),
+    chunk: z
+      .object({
+        maxRequests: z.number().int().min(1).max(100_000).default(100_000),
+        maxBytes: z.number().int().min(1000).max(256_000_000).default(256_000_000),
+      })
+      .strict()
+      .default({ maxRequests: 100_000, maxBytes: 256_000_000 }),
+    approval: z
+      .object({ thresholdUsd: z.number().min(0).default(10), timeout: duration('approval.timeout').default('24h') })
+      .strict()
+      .default({ thresholdUsd: 10, timeout: '24h' }),
+    poll: z
+      .object({ initial: duration('poll.initial').default('30s'), max: duration('poll.max').default('10m') })
+      .strict()
+      .refine((p) => toMs(p.initial) <= toMs(p.max), { message: 'poll.initial must not exceed poll.max' })
+      .default({ initial: '30s', max: '10m' }),
+    expiryWarning: duration('expiryWarning').default('4h'),
+    retry: z
+      .object({ maxRounds: z.number().int().min(0).max(10).default(3) })
+      .strict()
+      .default({ maxRounds: 3 }),
+    onInvalid: z.enum(['reject', 'skip']).default('reject'),
+    admission: z
+      .object({
+        /** Requests allowed to wait in Anthropic's processing queue at once (the org-wide limit). */
+        maxQueuedRequests: z.number().int().min(1).default(100_000),
+        maxConcurrentBatches: z.number().int().min(1).max(500).default(20),
+      })
+      .strict()
+      .default({ maxQueuedRequests: 100_000, maxConcurrentBatches: 20 }),
+    estimate: z
+      .object({
+        /** Expected output tokens as a share of max_tokens (1 = every answer uses its whole budget: an upper bound). */
+        outputRatio: z.number().min(0).max(1).default(1),
+        /** Jobs up to this many requests are counted exhaustively; larger ones by a seeded random sample. */
+        exhaustiveMax: z.number().int().min(0).default(2000),
+        sampleSize: z.number().int().min(10).max(10_000).default(400),
+        seed: z.number().int().default(1),
+      })
+      .strict()
+      .default({ outputRatio: 1, exhaustiveMax: 2000, sampleSize: 400, seed: 1 }),
+    notify: z.object({ webhook: z.url().optional() }).strict().default({}),
+    /** Activity heartbeat timeout: how fast a dead worker is noticed. */
+    heartbeatTimeout: duration('heartbeatTimeout').default('30s'),
+  })
+  .strict();
+
+export type JobInputRaw = z.input<typeof JobInputSchema>;
+export type JobInput = z.infer<typeof JobInputSchema>;
+
+/** Every problem with a job input, one line each ("chunk.maxRequests: …"), or the input with defaults filled in. */
+export function parseJobInput(raw: unknown): { ok: true; value: JobInput } | { ok: false; problems: string[] } {
+  const result = JobInputSchema.safeParse(raw, { reportInput: true });
+  if (result.success) return { ok: true, value: result.data };
+  return { ok: false, problems: describeIssues(result.error.issues) };
+}

@@ -1,0 +1,134 @@
+import type { ChunkRef, Estimate, JobReportSummary, RequestCounts } from './job-types.js';
+
+export type JobPhase =
+  | 'validating'
+  | 'estimating'
+  | 'awaiting_approval'
+  | 'running'
+  | 'finalizing'
+  | 'completed'
+  | 'failed'
+  | 'rejected'
+  | 'canceling'
+  | 'canceled';
+
+export type ChunkStatus = 'pending' | 'submitting' | 'in_progress' | 'canceling' | 'fetching' | 'done' | 'failed';
+
+/** What a chunk child tells its job (a signal) whenever something changes. */
+export interface ChunkProgress {
+  chunkId: string;
+  status: ChunkStatus;
+  batchId?: string;
+  adopted?: boolean;
+  counts?: RequestCounts;
+  expiresAt?: string;
+  lastPollAt?: number;
+  nextPollAt?: number;
+  expiryWarnedAt?: number;
+  outcome?: { retryUri: string | null; retryable: number; outcomes: Record<string, number>; costUsd: number };
+  error?: string;
+}
+
+export interface ChunkState extends Omit<ChunkProgress, 'chunkId'> {
+  ref: ChunkRef;
+}
+
+export interface Approval {
+  required: boolean;
+  thresholdUsd: number;
+  state: 'not_needed' | 'waiting' | 'approved' | 'rejected' | 'timed_out';
+  by?: string;
+  reason?: string;
+  deadline?: number;
+}
+
+/** The job's whole state: the status query reads it, and continue-as-new carries it. */
+export interface JobState {
+  phase: JobPhase;
+  startedAt: number;
+  round: number;
+  prepared: {
+    jobDir: string;
+    lines: number;
+    requests: number;
+    invalidLines: number;
+    invalidReport: string | null;
+  } | null;
+  estimate: Estimate | null;
+  approval: Approval | null;
+  /** Every chunk of every round so far, in order. */
+  chunks: ChunkState[];
+  notes: string[];
+  report: JobReportSummary | null;
+  error: string | null;
+}
+
+export function initialState(startedAt: number): JobState {
+  return {
+    phase: 'validating',
+    startedAt,
+    round: 0,
+    prepared: null,
+    estimate: null,
+    approval: null,
+    chunks: [],
+    notes: [],
+    report: null,
+    error: null,
+  };
+}
+
+const IN_QUEUE: ChunkStatus[] = ['submitting', 'in_progress', 'canceling'];
+const ACTIVE: ChunkStatus[] = [...IN_QUEUE, 'fetching'];
+export const isActive = (c: ChunkState) => ACTIVE.includes(c.status);
+
+/** Applies a child's progress; signals can arrive out of order, so a finished chunk never goes back. */
+export function applyProgress(state: JobState, p: ChunkProgress): void {
+  const chunk = state.chunks.find((c) => c.ref.id === p.chunkId);
+  if (!chunk || chunk.status === 'done' || chunk.status === 'failed') return;
+  const { chunkId: _id, ...rest } = p;
+  Object.assign(chunk, rest);
+}
+
+/**
+ * Which pending chunks of the current round to start now. Admission control: the requests waiting in Anthropic's
+ * processing queue stay under `maxQueuedRequests` (a chunk is let in alone when nothing else is queued), at most
+ * `maxConcurrentBatches` run, and only one create is in flight at a time (so reconciling a lost create can never
+ * confuse two chunks of the same job).
+ */
+export function chunksToStart(
+  state: JobState,
+  limits: { maxQueuedRequests: number; maxConcurrentBatches: number },
+): ChunkState[] {
+  if (state.chunks.some((c) => c.status === 'submitting')) return [];
+  const queued = state.chunks.filter((c) => IN_QUEUE.includes(c.status)).reduce((sum, c) => sum + c.ref.requests, 0);
+  const running = state.chunks.filter(isActive).length;
+  const next = state.chunks.find((c) => c.status === 'pending' && c.ref.round === state.round);
+  if (!next || running >= limits.maxConcurrentBatches) return [];
+  if (queued > 0 && queued + next.ref.requests > limits.maxQueuedRequests) return [];
+  return [next];
+}
+
+export function roundFinished(state: JobState): boolean {
+  return state.chunks
+    .filter((c) => c.ref.round === state.round)
+    .every((c) => c.status === 'done' || c.status === 'failed');
+}
+
+/** Totals for the status view. */
+export function summarize(state: JobState) {
+  const outcomes: Record<string, number> = {};
+  let costUsd = 0;
+  for (const c of state.chunks) {
+    for (const [k, n] of Object.entries(c.outcome?.outcomes ?? {})) outcomes[k] = (outcomes[k] ?? 0) + n;
+    costUsd += c.outcome?.costUsd ?? 0;
+  }
+  const polls = state.chunks.filter(isActive);
+  return {
+    outcomes,
+    costUsd,
+    lastPollAt: Math.max(0, ...state.chunks.map((c) => c.lastPollAt ?? 0)) || null,
+    nextPollAt: polls.length ? Math.min(...polls.map((c) => c.nextPollAt ?? Infinity)) : null,
+    expiringSoon: state.chunks.some((c) => c.expiryWarnedAt !== undefined && isActive(c)),
+  };
+}

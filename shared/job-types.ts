@@ -1,0 +1,87 @@
+import type { Estimate } from './estimate.js';
+import type { TokensByModel } from './pricing.js';
+
+/** A chunk of requests written to storage: one batch. Only this reference enters workflow history. */
+export interface ChunkRef {
+  id: string;
+  round: number;
+  index: number;
+  uri: string;
+  requests: number;
+  bytes: number;
+}
+
+export interface InvalidLine {
+  line: number;
+  customId: string | null;
+  field: string;
+  rule: string;
+}
+
+export interface PreparedJob {
+  jobDir: string;
+  chunks: ChunkRef[];
+  /** Non-blank input lines read. */
+  lines: number;
+  /** Valid requests, written to chunks. */
+  requests: number;
+  invalid: { lines: number; problems: number; reportUri: string | null; first: InvalidLine[] };
+  models: string[];
+}
+
+export interface RequestCounts {
+  processing: number;
+  succeeded: number;
+  errored: number;
+  canceled: number;
+  expired: number;
+}
+
+export interface SubmittedBatch {
+  batchId: string;
+  createdAt: string;
+  expiresAt: string;
+  /** True when a create whose answer was lost was found again (reconciled) instead of created anew. */
+  adopted: boolean;
+  /** The worker's wall clock at submit, for telling "not visible yet" from "gone" on a 404. */
+  submittedAt: number;
+}
+
+export interface BatchStatus {
+  status: 'in_progress' | 'canceling' | 'ended';
+  counts: RequestCounts;
+  expiresAt: string;
+  endedAt: string | null;
+  /** When the poll happened, on the Temporal server's clock (workflows read no clock of their own). */
+  polledAt: number;
+}
+
+/** What a chunk's batch produced, tallied while its results were streamed to storage. */
+export interface ChunkOutcome {
+  chunkId: string;
+  round: number;
+  batchId: string | null;
+  requests: number;
+  resultsUri: string | null;
+  /** Custom ids to send again (one per line), or null when none. */
+  retryUri: string | null;
+  retryable: number;
+  /** Result lines by outcome: succeeded, expired, canceled, errored:<error type>. */
+  outcomes: Record<string, number>;
+  tokens: TokensByModel;
+  costUsd: number;
+  /** Non-zero when a fetch that died was resumed from its heartbeat instead of starting over. */
+  resumedFromLine: number;
+}
+
+export interface JobReportSummary {
+  outputUri: string;
+  reportJsonUri: string;
+  reportMarkdownUri: string;
+  lines: number;
+  outcomes: Record<string, number>;
+  costUsd: number;
+  standardUsd: number;
+}
+
+export type { Estimate };

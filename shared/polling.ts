@@ -1,0 +1,23 @@
+import { toMs } from './duration.js';
+
+/**
+ * The wait before the next `retrieve` of a batch: quick at first (a small batch may finish in minutes), growing
+ * by half each poll up to `max`, and never sleeping past the expiry-warning instant, so the warning fires on time.
+ */
+export function nextPollDelay(
+  pollsSoFar: number,
+  poll: { initial: string | number; max: string | number },
+  now: number,
+  warnAt: number | null,
+): number {
+  const initial = toMs(poll.initial);
+  const max = toMs(poll.max);
+  const backoff = Math.min(max, initial * Math.pow(1.5, Math.max(0, pollsSoFar - 1)));
+  if (warnAt !== null && warnAt > now) return Math.max(1000, Math.min(backoff, warnAt - now));
+  return Math.max(1000, backoff);
+}
+
+/** When the expiry warning is due for a batch: `expiresAt − expiryWarning`. */
+export function expiryWarningAt(expiresAt: number, expiryWarning: string | number): number {
+  return expiresAt - toMs(expiryWarning);
+}

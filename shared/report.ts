@@ -1,0 +1,86 @@
+import type { Estimate } from './estimate.js';
+import type { TokenTotals } from './pricing.js';
+
+export interface JobReport {
+  jobId: string;
+  status: 'completed' | 'canceled';
+  input: string;
+  output: string;
+  requests: { inputLines: number; submitted: number; invalidLines: number; invalidReport: string | null };
+  /** Final outcome of every request: succeeded, expired, canceled, errored:<type>. */
+  outcomes: Record<string, number>;
+  rounds: {
+    round: number;
+    batches: {
+      chunkId: string;
+      batchId: string | null;
+      requests: number;
+      outcomes: Record<string, number>;
+      costUsd: number;
+      adopted: boolean;
+    }[];
+    retried: number;
+  }[];
+  estimate: Estimate | null;
+  actual: { tokens: TokenTotals; costUsd: number; standardUsd: number; savingsUsd: number };
+  priceTable: { asOf: string };
+  timing: { startedAt: string; finishedAt: string; durationMs: number };
+  notes: string[];
+}
+
+const usd = (n: number) => `$${n.toFixed(n < 1 ? 4 : 2)}`;
+const pct = (part: number, whole: number) => (whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '—');
+
+/** The report as Markdown, for people. */
+export function reportMarkdown(r: JobReport): string {
+  const total = Object.values(r.outcomes).reduce((a, b) => a + b, 0);
+  const outcomeRows = Object.entries(r.outcomes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `| ${k} | ${n} | ${pct(n, total)} |`);
+  const e = r.estimate;
+  const lines = [
+    `# Batch job ${r.jobId} — ${r.status}`,
+    '',
+    `- Input: \`${r.input}\` (${r.requests.inputLines} lines, ${r.requests.submitted} submitted, ${r.requests.invalidLines} invalid)`,
+    `- Output: \`${r.output}\` (${total} lines, one per request)`,
+    `- Duration: ${Math.round(r.timing.durationMs / 1000)} s (${r.timing.startedAt} → ${r.timing.finishedAt})`,
+    '',
+    '## Outcomes',
+    '',
+    '| outcome | requests | share |',
+    '|---|---:|---:|',
+    ...outcomeRows,
+    '',
+    '## Cost',
+    '',
+    `| | USD |`,
+    `|---|---:|`,
+    ...(e
+      ? [
+          `| estimate (${e.method}${e.method === 'sample' ? `, n=${e.sampleSize}, ±${(100 * e.inputErrorBound).toFixed(1)}% input` : ''}) | ${usd(e.batchUsd)} |`,
+        ]
+      : []),
+    `| actual (batch prices) | ${usd(r.actual.costUsd)} |`,
+    `| same tokens at synchronous prices | ${usd(r.actual.standardUsd)} |`,
+    `| saved | ${usd(r.actual.savingsUsd)} (${pct(r.actual.savingsUsd, r.actual.standardUsd)}) |`,
+    '',
+    `Tokens: ${r.actual.tokens.input} input, ${r.actual.tokens.cacheWrite5m + r.actual.tokens.cacheWrite1h} cache writes, ${r.actual.tokens.cacheRead} cache reads, ${r.actual.tokens.output} output. Price table of ${r.priceTable.asOf}.`,
+    '',
+    '## Rounds',
+    '',
+    '| round | batch | requests | outcomes | cost |',
+    '|---:|---|---:|---|---:|',
+    ...r.rounds.flatMap((round) =>
+      round.batches.map(
+        (b) =>
+          `| ${round.round} | ${b.batchId ?? '(not submitted)'}${b.adopted ? ' (reconciled)' : ''} | ${b.requests} | ${Object.entries(
+            b.outcomes,
+          )
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')} | ${usd(b.costUsd)} |`,
+      ),
+    ),
+  ];
+  if (r.notes.length > 0) lines.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,39 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Worker settings, from the environment only. The Anthropic API key lives here and nowhere else: not in workflow
+ * input, history, logs or reports.
+ */
+export const WorkerConfigSchema = z.object({
+  anthropicApiKey: z.string().min(1, 'ANTHROPIC_API_KEY is not set: the worker needs it to call the Anthropic API'),
+  anthropicBaseUrl: z.url().optional(),
+  taskQueue: z.string().min(1).default('claude-batch'),
+  dataDir: z.string().min(1),
+  allowedRoots: z.array(z.string()),
+  webhookAllowlist: z.array(z.string()),
+  pricesFile: z.string().optional(),
+});
+export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
+
+const list = (value: string | undefined, separator: string | RegExp) =>
+  (value ?? '')
+    .split(separator)
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const dataDir = path.resolve(env.CLAUDE_BATCH_DATA_DIR ?? path.join(process.cwd(), '.data', 'claude-batch'));
+  return WorkerConfigSchema.parse({
+    anthropicApiKey: env.ANTHROPIC_API_KEY ?? '',
+    anthropicBaseUrl: env.ANTHROPIC_BASE_URL || undefined,
+    taskQueue: env.CLAUDE_BATCH_TASK_QUEUE || undefined,
+    dataDir,
+    allowedRoots:
+      env.CLAUDE_BATCH_ALLOWED_ROOTS !== undefined
+        ? list(env.CLAUDE_BATCH_ALLOWED_ROOTS, path.delimiter)
+        : [process.cwd()],
+    webhookAllowlist: list(env.CLAUDE_BATCH_WEBHOOK_ALLOWLIST, ','),
+    pricesFile: env.CLAUDE_BATCH_PRICES || undefined,
+  });
+}

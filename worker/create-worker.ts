@@ -1,0 +1,46 @@
+import { fileURLToPath } from 'node:url';
+import Anthropic from '@anthropic-ai/sdk';
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { loadModelCatalog, loadPriceTable } from '../config/load.js';
+import { createActivities } from '../activities/index.js';
+import { FileStore } from '../activities/storage.js';
+import type { WorkerConfig } from './config.js';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+
+export interface BatchWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  config: WorkerConfig;
+  /** Pre-bundled workflow code (tests bundle once); default: bundle from `workflowsPath`. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  interceptors?: WorkerOptions['interceptors'];
+}
+
+/** A worker for batch jobs: workflows plus activities bound to storage and an Anthropic client built from the config. */
+export async function createBatchWorker(options: BatchWorkerOptions): Promise<Worker> {
+  const { config } = options;
+  const anthropic = new Anthropic({
+    apiKey: config.anthropicApiKey,
+    ...(config.anthropicBaseUrl ? { baseURL: config.anthropicBaseUrl } : {}),
+    maxRetries: 2,
+  });
+  const activities = createActivities({
+    store: new FileStore(config.dataDir, config.allowedRoots),
+    anthropic,
+    prices: loadPriceTable(config.pricesFile),
+    models: loadModelCatalog(),
+    dataDir: config.dataDir,
+    webhookAllowlist: config.webhookAllowlist,
+  });
+  return Worker.create({
+    connection: options.connection,
+    namespace: options.namespace,
+    taskQueue: config.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    activities,
+    // Let short activities finish on shutdown; long ones heartbeat and resume on another worker.
+    shutdownGraceTime: '10s',
+    ...(options.interceptors ? { interceptors: options.interceptors } : {}),
+  });
+}

@@ -1,0 +1,169 @@
+import {
+  CancellationScope,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  sleep,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import type { BatchActivities } from '../activities/index.js';
+import type { ChunkProgress, ChunkStatus } from '../shared/job-state.js';
+import type { BatchStatus, ChunkOutcome, ChunkRef, RequestCounts } from '../shared/job-types.js';
+import { expiryWarningAt, nextPollDelay } from '../shared/polling.js';
+import { chunkProgressSignal, chunkStatusQuery } from './messages.js';
+import { BatchJobExpiringSoon } from './search-attributes.js';
+
+export interface ChunkInput {
+  jobId: string;
+  jobDir: string;
+  chunk: ChunkRef;
+  poll: { initial: Duration; max: Duration };
+  expiryWarning: Duration;
+  webhook: string | null;
+  heartbeatTimeout: Duration;
+  /** Carried across continue-as-new. */
+  state?: ChunkRunState;
+}
+
+interface ChunkRunState {
+  status: ChunkStatus;
+  batch: { batchId: string; expiresAt: string; submittedAt: number; adopted: boolean } | null;
+  polls: number;
+  counts?: RequestCounts;
+  lastPollAt?: number;
+  nextPollAt?: number;
+  expiryWarnedAt?: number;
+}
+
+/** Wait between polls while a canceled batch winds down. */
+const CANCEL_POLL = '5s';
+
+/**
+ * One chunk of a job as one batch: submit exactly once, poll with durable sleeps (adaptive interval), warn once
+ * before the 24 h expiry, then stream the results to storage. Progress goes to the job as signals. Canceled, it
+ * cancels its batch and still collects what finished.
+ */
+export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
+  const { chunk } = input;
+  const state: ChunkRunState = input.state ?? { status: 'submitting', batch: null, polls: 0 };
+  let result: ChunkOutcome | null = null;
+  const parent = workflowInfo().parent;
+  const acts = proxyActivities<BatchActivities>({
+    startToCloseTimeout: '2h',
+    heartbeatTimeout: input.heartbeatTimeout,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+  });
+  const polls = proxyActivities<BatchActivities>({
+    startToCloseTimeout: '2m',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+  });
+  const notify = proxyActivities<BatchActivities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } });
+
+  setHandler(chunkStatusQuery, () => ({ chunkId: chunk.id, ...state, ...state.batch, polls: state.polls, result }));
+
+  const report = async (extra: Partial<ChunkProgress> = {}) => {
+    if (!parent) return;
+    await getExternalWorkflowHandle(parent.workflowId).signal(chunkProgressSignal, {
+      chunkId: chunk.id,
+      status: state.status,
+      ...(state.batch
+        ? { batchId: state.batch.batchId, expiresAt: state.batch.expiresAt, adopted: state.batch.adopted }
+        : {}),
+      ...(state.counts ? { counts: state.counts } : {}),
+      ...(state.lastPollAt ? { lastPollAt: state.lastPollAt } : {}),
+      ...(state.nextPollAt ? { nextPollAt: state.nextPollAt } : {}),
+      ...(state.expiryWarnedAt ? { expiryWarnedAt: state.expiryWarnedAt } : {}),
+      ...extra,
+    });
+  };
+
+  const observe = (s: BatchStatus) => {
+    state.polls++;
+    state.counts = s.counts;
+    state.lastPollAt = s.polledAt;
+    state.status = s.status === 'ended' ? 'fetching' : s.status;
+  };
+
+  const fetchAndReport = async (): Promise<ChunkOutcome> => {
+    await report();
+    result = await acts.fetchResults({ jobDir: input.jobDir, chunk, batchId: state.batch!.batchId });
+    state.status = 'done';
+    const { retryUri, retryable, outcomes, costUsd } = result;
+    await report({ outcome: { retryUri, retryable, outcomes, costUsd } });
+    return result;
+  };
+
+  try {
+    if (!state.batch) {
+      // A create must not be abandoned half-way: the submit finishes even if the job is canceled meanwhile.
+      const submitted = await CancellationScope.nonCancellable(() =>
+        acts.submitBatch({ jobId: input.jobId, jobDir: input.jobDir, chunk }),
+      );
+      const { batchId, expiresAt, submittedAt, adopted } = submitted;
+      state.batch = { batchId, expiresAt, submittedAt, adopted };
+      observe(await polls.pollBatch({ batchId, submittedAt }));
+      await report();
+    }
+    const batchEnded = () => state.status === 'fetching';
+    while (!batchEnded()) {
+      const warnAt = expiryWarningAt(Date.parse(state.batch.expiresAt), input.expiryWarning);
+      const now = state.lastPollAt!;
+      if (state.expiryWarnedAt === undefined && now >= warnAt) await warnExpiring(now);
+      const delay = nextPollDelay(state.polls, input.poll, now, state.expiryWarnedAt === undefined ? warnAt : null);
+      state.nextPollAt = now + delay;
+      await report();
+      await sleep(delay);
+      observe(await polls.pollBatch({ batchId: state.batch.batchId, submittedAt: state.batch.submittedAt }));
+      if (!batchEnded() && workflowInfo().continueAsNewSuggested) {
+        await continueAsNew<typeof batchChunk>({ ...input, state });
+      }
+    }
+    return await fetchAndReport();
+  } catch (err) {
+    if (!isCancellation(err)) {
+      state.status = 'failed';
+      await report({ error: err instanceof Error ? err.message : String(err) });
+      throw err;
+    }
+    return await CancellationScope.nonCancellable(async () => {
+      if (!state.batch) throw err;
+      log.info('job canceled: canceling the batch and collecting what finished', { batchId: state.batch.batchId });
+      const args = { batchId: state.batch.batchId, submittedAt: state.batch.submittedAt };
+      let s = await polls.cancelBatch(args);
+      observe(s);
+      while (s.status !== 'ended') {
+        await report();
+        await sleep(CANCEL_POLL);
+        s = await polls.pollBatch(args);
+        observe(s);
+      }
+      return await fetchAndReport();
+    });
+  }
+
+  async function warnExpiring(now: number) {
+    state.expiryWarnedAt = now;
+    log.warn('batch has not ended and will expire soon', {
+      batchId: state.batch!.batchId,
+      expiresAt: state.batch!.expiresAt,
+    });
+    upsertSearchAttributes([{ key: BatchJobExpiringSoon, value: true }]);
+    try {
+      await notify.notifyExpiring({
+        webhook: input.webhook,
+        jobId: input.jobId,
+        chunkId: chunk.id,
+        batchId: state.batch!.batchId,
+        expiresAt: state.batch!.expiresAt,
+        counts: { ...(state.counts ?? {}) },
+      });
+    } catch (notifyErr) {
+      log.warn('expiry webhook failed; the job goes on', { error: String(notifyErr) });
+    }
+  }
+}

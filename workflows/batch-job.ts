@@ -1,0 +1,291 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  startChild,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+  allHandlersFinished,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError, type Duration } from '@temporalio/common';
+import type { BatchActivities } from '../activities/index.js';
+import { parseJobInput, type JobInput, type JobInputRaw } from '../shared/job-input.js';
+import {
+  applyProgress,
+  chunksToStart,
+  initialState,
+  isActive,
+  roundFinished,
+  summarize,
+  type ChunkState,
+  type JobPhase,
+  type Approval,
+  type JobState,
+} from '../shared/job-state.js';
+import type { JobReportSummary, PreparedJob } from '../shared/job-types.js';
+import { batchChunk, type ChunkInput } from './batch-chunk.js';
+import { approveUpdate, chunkProgressSignal, rejectUpdate, statusQuery, type ApprovalDecision } from './messages.js';
+import { BatchJobEstimatedUsd, BatchJobExpiringSoon, BatchJobStatus } from './search-attributes.js';
+
+/** Jobs are split into at most this many chunks per round (a child workflow each). */
+export const MAX_CHUNKS_PER_ROUND = 1000;
+
+export type BatchJobInput = JobInputRaw & { state?: JobState };
+
+/**
+ * A batch job: validate and chunk → estimate → (approve) → one child workflow per chunk (submit exactly once,
+ * poll, fetch), admitted as the processing queue allows → retry rounds for expired and retryable requests →
+ * one output line per request and a report. Only references to stored data enter history.
+ */
+export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
+  const { state: carried, ...jobInput } = raw ?? ({} as BatchJobInput);
+  const parsed = parseJobInput(jobInput);
+  if (!parsed.ok)
+    throw ApplicationFailure.nonRetryable(
+      `Invalid job input:\n- ${parsed.problems.join('\n- ')}`,
+      'InvalidJobInput',
+      ...parsed.problems,
+    );
+  const input: JobInput = parsed.value;
+  const info = workflowInfo();
+  const jobId = info.workflowId;
+  const state: JobState = carried ?? initialState(info.startTime.getTime());
+  const acts = proxyActivities<BatchActivities>({
+    startToCloseTimeout: '6h',
+    heartbeatTimeout: '5m',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m' },
+  });
+  let changes = 0;
+  let published = '';
+
+  const publish = () => {
+    const totals = summarize(state);
+    const view = JSON.stringify([state.phase, state.estimate?.batchUsd ?? null, totals.expiringSoon]);
+    if (view === published) return;
+    published = view;
+    upsertSearchAttributes([
+      { key: BatchJobStatus, value: state.phase },
+      { key: BatchJobExpiringSoon, value: totals.expiringSoon },
+      ...(state.estimate ? [{ key: BatchJobEstimatedUsd, value: state.estimate.batchUsd }] : []),
+    ]);
+    upsertMemo({
+      phase: state.phase,
+      input: input.input,
+      output: input.output,
+      requests: state.prepared?.requests ?? null,
+      estimateUsd: state.estimate?.batchUsd ?? null,
+      expiringSoon: totals.expiringSoon,
+    });
+  };
+  const setPhase = (phase: JobPhase) => {
+    state.phase = phase;
+    publish();
+  };
+
+  setHandler(statusQuery, () => ({
+    ...state,
+    jobId,
+    input: input.input,
+    output: input.output,
+    totals: summarize(state),
+  }));
+  setHandler(chunkProgressSignal, (progress) => {
+    applyProgress(state, progress);
+    changes++;
+    publish();
+  });
+  const decide =
+    (decision: 'approved' | 'rejected') =>
+    (d: ApprovalDecision): Approval => {
+      state.approval = {
+        ...state.approval!,
+        state: decision,
+        ...(d?.by ? { by: d.by } : {}),
+        ...(d?.reason ? { reason: d.reason } : {}),
+      };
+      return state.approval;
+    };
+  // Validators run synchronously before an update is accepted: a job not waiting for approval refuses it.
+  const mustBeWaiting = (_d: ApprovalDecision) => {
+    if (state.approval?.state !== 'waiting')
+      throw new Error(
+        `this job is not waiting for approval (approval: ${state.approval?.state ?? 'not decided yet'}, phase: ${state.phase})`,
+      );
+  };
+  setHandler(approveUpdate, decide('approved'), { validator: mustBeWaiting });
+  setHandler(rejectUpdate, decide('rejected'), { validator: mustBeWaiting });
+
+  const childId = (c: ChunkState) => `${jobId}/${c.ref.id}`;
+
+  async function prepare(): Promise<void> {
+    setPhase('validating');
+    const prepared: PreparedJob = await acts.prepareJob({
+      jobId,
+      input: input.input,
+      chunk: input.chunk,
+      onInvalid: input.onInvalid,
+    });
+    const bad = prepared.invalid;
+    if (bad.lines > 0 && input.onInvalid === 'reject') {
+      const listed = bad.first.map((p) => `  line ${p.line}, ${p.field}: ${p.rule}`).join('\n');
+      throw ApplicationFailure.nonRetryable(
+        `Input rejected: ${bad.lines} invalid line(s), ${bad.problems} problem(s); nothing was submitted.\n${listed}${bad.problems > bad.first.length ? `\n  … every problem is listed in ${bad.reportUri}` : ''}\nFix the lines, or start the job with "onInvalid": "skip" to submit the valid ones.`,
+        'InvalidInputLines',
+        bad,
+      );
+    }
+    if (prepared.chunks.length > MAX_CHUNKS_PER_ROUND)
+      throw ApplicationFailure.nonRetryable(
+        `${prepared.chunks.length} chunks: raise chunk.maxRequests so the job needs at most ${MAX_CHUNKS_PER_ROUND}`,
+        'TooManyChunks',
+      );
+    const { jobDir, lines, requests } = prepared;
+    state.prepared = { jobDir, lines, requests, invalidLines: bad.lines, invalidReport: bad.reportUri };
+    state.chunks = prepared.chunks.map((ref) => ({ ref, status: 'pending' }));
+    if (bad.lines > 0)
+      state.notes.push(`${bad.lines} invalid input line(s) skipped; every problem is listed in ${bad.reportUri}`);
+  }
+
+  async function approve(): Promise<void> {
+    if (!state.approval) {
+      const required = (state.estimate?.batchUsd ?? 0) > input.approval.thresholdUsd;
+      state.approval = {
+        required,
+        thresholdUsd: input.approval.thresholdUsd,
+        state: required ? 'waiting' : 'not_needed',
+      };
+    }
+    if (state.approval.state === 'waiting') {
+      setPhase('awaiting_approval');
+      if (!(await condition(() => state.approval!.state !== 'waiting', input.approval.timeout as Duration)))
+        state.approval.state = 'timed_out';
+    }
+    const { state: decision, by, reason } = state.approval;
+    if (decision === 'rejected' || decision === 'timed_out') {
+      setPhase('rejected');
+      const why =
+        decision === 'rejected'
+          ? `rejected${by ? ` by ${by}` : ''}${reason ? `: ${reason}` : ''}`
+          : `not approved within ${input.approval.timeout}`;
+      throw ApplicationFailure.nonRetryable(
+        `Job ${why}. Nothing was submitted.`,
+        decision === 'rejected' ? 'JobRejected' : 'ApprovalTimedOut',
+      );
+    }
+  }
+
+  async function startChunk(c: ChunkState): Promise<void> {
+    c.status = 'submitting';
+    const args: ChunkInput = {
+      jobId,
+      jobDir: state.prepared!.jobDir,
+      chunk: c.ref,
+      poll: input.poll as ChunkInput['poll'],
+      expiryWarning: input.expiryWarning as ChunkInput['expiryWarning'],
+      webhook: input.notify.webhook ?? null,
+      heartbeatTimeout: input.heartbeatTimeout as ChunkInput['heartbeatTimeout'],
+    };
+    try {
+      await startChild(batchChunk, {
+        workflowId: childId(c),
+        args: [args],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        staticSummary: `${c.ref.id} of ${jobId}: ${c.ref.requests} requests`,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
+  async function runRound(): Promise<void> {
+    while (!roundFinished(state)) {
+      for (const c of chunksToStart(state, input.admission)) await startChunk(c);
+      const seen = changes;
+      await condition(() => changes !== seen);
+      if (workflowInfo().continueAsNewSuggested) {
+        await condition(allHandlersFinished);
+        await continueAsNew<typeof batchJob>({ ...jobInput, state });
+      }
+    }
+  }
+
+  async function retryRound(): Promise<boolean> {
+    if (state.round >= input.retry.maxRounds) return false;
+    const from = state.chunks
+      .filter((c) => c.ref.round === state.round && c.outcome?.retryUri)
+      .map((c) => ({ uri: c.ref.uri, retryUri: c.outcome!.retryUri! }));
+    if (from.length === 0) return false;
+    const next = await acts.planRetryRound({
+      jobDir: state.prepared!.jobDir,
+      round: state.round + 1,
+      from,
+      chunk: input.chunk,
+    });
+    if (next.length === 0) return false;
+    state.round++;
+    state.chunks.push(...next.map((ref): ChunkState => ({ ref, status: 'pending' })));
+    return true;
+  }
+
+  async function finalize(canceled: boolean): Promise<void> {
+    setPhase('finalizing');
+    const failed = state.chunks.filter((c) => c.status === 'failed');
+    for (const c of failed)
+      state.notes.push(
+        `chunk ${c.ref.id} failed (${c.error ?? 'unknown error'}); its requests are answered as errored`,
+      );
+    state.report = await acts.finalizeJob({
+      jobId,
+      jobDir: state.prepared!.jobDir,
+      input: input.input,
+      output: input.output,
+      report: input.report,
+      roundsRun: state.round + 1,
+      canceled,
+      unsubmitted: state.chunks.filter((c) => c.status === 'pending').map((c) => ({ uri: c.ref.uri })),
+      failed: failed.map((c) => ({ uri: c.ref.uri, error: c.error ?? 'chunk failed' })),
+      prepared: state.prepared!,
+      estimate: state.estimate,
+      startedAt: state.startedAt,
+      notes: state.notes,
+    });
+    setPhase(canceled ? 'canceled' : 'completed');
+  }
+
+  try {
+    if (!state.prepared) await prepare();
+    if (!state.estimate && state.prepared!.requests > 0) {
+      setPhase('estimating');
+      state.estimate = await acts.estimateCost({ chunks: state.chunks.map((c) => c.ref), estimate: input.estimate });
+    }
+    await approve();
+    setPhase('running');
+    do await runRound();
+    while (await retryRound());
+    await finalize(false);
+    return state.report!;
+  } catch (err) {
+    if (!isCancellation(err) || !state.prepared) {
+      if (!isCancellation(err) && state.phase !== 'rejected') {
+        state.error = err instanceof Error ? err.message : String(err);
+        setPhase('failed');
+      }
+      throw err;
+    }
+    // Canceled: cancel the open batches, collect what finished, and finalize with it — even though we are canceled.
+    await CancellationScope.nonCancellable(async () => {
+      setPhase('canceling');
+      for (const c of state.chunks.filter(isActive)) await getExternalWorkflowHandle(childId(c)).cancel();
+      await condition(() => !state.chunks.some(isActive));
+      await finalize(true);
+    });
+    throw err;
+  }
+}

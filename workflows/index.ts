@@ -1,0 +1,3 @@
+// Workflow entry points registered on the worker. Only deterministic code is reachable from here.
+export { batchJob, type BatchJobInput } from './batch-job.js';
+export { batchChunk, type ChunkInput } from './batch-chunk.js';

@@ -1,0 +1,38 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Approval, ChunkProgress, ChunkState, JobState } from '../shared/job-state.js';
+import type { ChunkOutcome } from '../shared/job-types.js';
+
+export interface ApprovalDecision {
+  by?: string;
+  reason?: string;
+}
+
+export type JobStatusView = JobState & {
+  jobId: string;
+  input: string;
+  output: string;
+  totals: {
+    outcomes: Record<string, number>;
+    costUsd: number;
+    lastPollAt: number | null;
+    nextPollAt: number | null;
+    expiringSoon: boolean;
+  };
+};
+
+/** The job's live status: phase, estimate, approval, per-chunk status and counts, last and next poll. */
+export const statusQuery = defineQuery<JobStatusView>('status');
+/** Approve a job waiting for cost approval. */
+export const approveUpdate = defineUpdate<Approval, [ApprovalDecision]>('approve');
+/** Reject a job waiting for cost approval: nothing is submitted. */
+export const rejectUpdate = defineUpdate<Approval, [ApprovalDecision]>('reject');
+
+/** From a chunk child to its job. */
+export const chunkProgressSignal = defineSignal<[ChunkProgress]>('chunkProgress');
+
+export interface ChunkStatusView extends Omit<ChunkState, 'ref'> {
+  chunkId: string;
+  polls: number;
+  result: ChunkOutcome | null;
+}
+export const chunkStatusQuery = defineQuery<ChunkStatusView>('chunkStatus');
