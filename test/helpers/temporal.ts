@@ -1,0 +1,79 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { SearchAttributeType } from '@temporalio/common';
+import { temporalCli, testServer } from '../../client/provision/temporal-binaries.js';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
+import { createBatchWorker, workflowsPath } from '../../worker/create-worker.js';
+import type { WorkerConfig } from '../../worker/config.js';
+import { TEST_KEY } from './emulator.js';
+
+// Worker state changes and retries are logged at INFO; tests only want warnings.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+/** A real Temporal dev server (CLI `start-dev`) from the provisioned binary, with our search attributes. */
+export async function startDevServer(extraArgs: string[] = []): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCli({ install: false }).path },
+      searchAttributes: SEARCH_ATTRIBUTES,
+      extraArgs,
+    },
+  });
+}
+
+/** The time-skipping test server, with our search attributes registered through its operator service. */
+export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment> {
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: testServer({ install: false }).path } },
+  });
+  const types: Record<string, number> = {
+    [SearchAttributeType.KEYWORD]: 2,
+    [SearchAttributeType.DOUBLE]: 4,
+    [SearchAttributeType.BOOL]: 5,
+  };
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(SEARCH_ATTRIBUTES.map((k) => [k.name, types[k.type]!])),
+  });
+  return env;
+}
+
+let bundled: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundles the workflows once per test process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundled ??= bundleWorkflowCode({
+    workflowsPath,
+    logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,
+  });
+  return bundled;
+}
+
+export function testWorkerConfig(emulatorUrl: string, overrides: Partial<WorkerConfig> = {}): WorkerConfig {
+  const dataDir = overrides.dataDir ?? mkdtempSync(path.join(tmpdir(), 'cb-worker-'));
+  return {
+    anthropicApiKey: TEST_KEY,
+    anthropicBaseUrl: emulatorUrl,
+    taskQueue: `test-${Math.random().toString(36).slice(2, 10)}`,
+    dataDir,
+    allowedRoots: [tmpdir()],
+    webhookAllowlist: [],
+    ...overrides,
+  };
+}
+
+export async function startTestWorker(
+  env: TestWorkflowEnvironment,
+  config: WorkerConfig,
+  interceptors?: Parameters<typeof createBatchWorker>[0]['interceptors'],
+) {
+  return createBatchWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    config,
+    workflowBundle: await workflowBundle(),
+    ...(interceptors ? { interceptors } : {}),
+  });
+}
