@@ -4,6 +4,7 @@ import { NotFoundError } from '@anthropic-ai/sdk';
 import { findModel } from '../config/load.js';
 import { estimateJob, seededRandom, type Estimate, type ModelSample } from '../shared/estimate.js';
 import type { ChunkRef } from '../shared/job-types.js';
+import { beforeSubmitError } from './api-errors.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
 
@@ -115,7 +116,7 @@ export function estimateActivities(deps: ActivityDeps) {
                 s.prefixSum += prefixCache.get(key)!;
               }
             } catch (err) {
-              if (!(err instanceof NotFoundError)) throw err;
+              if (!(err instanceof NotFoundError)) throw beforeSubmitError(err, 'token count');
               unknown.add(model);
             }
             if (++done % 50 === 0) heartbeat({ counted: done });

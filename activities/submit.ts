@@ -1,8 +1,7 @@
 import { heartbeat, log } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { APIError, APIConnectionError } from '@anthropic-ai/sdk';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { ChunkRef, SubmittedBatch } from '../shared/job-types.js';
+import { beforeSubmitError } from './api-errors.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
 
@@ -96,7 +95,9 @@ export function submitActivities(deps: ActivityDeps) {
 
       if (await store.exists(intentUri)) {
         const intent = await store.readJson<Intent>(intentUri);
-        const found = await reconcile(intent, owner);
+        const found = await reconcile(intent, owner).catch((err: unknown) => {
+          throw beforeSubmitError(err, 'reconciliation');
+        });
         if (found) {
           log.warn('adopted a batch whose create answer was lost; not creating it again', {
             chunk: chunk.id,
@@ -108,7 +109,9 @@ export function submitActivities(deps: ActivityDeps) {
         const intent: Intent = {
           chunkId: chunk.id,
           requests: chunk.requests,
-          newestBefore: await newestBatch(),
+          newestBefore: await newestBatch().catch((err: unknown) => {
+            throw beforeSubmitError(err, 'batch list');
+          }),
           recordedAt: new Date().toISOString(),
         };
         await store.writeJson(intentUri, intent);
@@ -123,7 +126,7 @@ export function submitActivities(deps: ActivityDeps) {
           maxRetries: 0,
         });
       } catch (err) {
-        throw classifyCreateError(err);
+        throw beforeSubmitError(err, 'batch create');
       } finally {
         clearInterval(beat);
       }
@@ -131,21 +134,4 @@ export function submitActivities(deps: ActivityDeps) {
       return record(batch, false);
     },
   };
-}
-
-/** A refused create (4xx) will not succeed by retrying, except rate limits; anything else may have created it. */
-function classifyCreateError(err: unknown): unknown {
-  if (err instanceof APIError && !(err instanceof APIConnectionError) && err.status !== undefined) {
-    if (err.status === 429) {
-      const retryAfter = Number(err.headers?.get('retry-after'));
-      return ApplicationFailure.create({
-        message: `create was rate limited: ${err.message}`,
-        type: 'RateLimited',
-        ...(retryAfter > 0 ? { nextRetryDelay: retryAfter * 1000 } : {}),
-      });
-    }
-    if (err.status === 400 || err.status === 413)
-      return ApplicationFailure.nonRetryable(`the API refused the batch: ${err.message}`, 'BatchRefused');
-  }
-  return err;
 }

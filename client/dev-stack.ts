@@ -78,7 +78,7 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
     }
     const anthropicUrl = emulator?.url ?? process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com';
     const config: WorkerConfig = {
-      anthropicApiKey: process.env.ANTHROPIC_API_KEY ?? 'sk-ant-local-emulator',
+      anthropicApiKey: process.env.ANTHROPIC_API_KEY || 'sk-ant-local-emulator',
       ...(emulator
         ? { anthropicBaseUrl: emulator.url }
         : process.env.ANTHROPIC_BASE_URL

@@ -1,5 +1,6 @@
 import {
   CancellationScope,
+  ContinueAsNew,
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
@@ -58,17 +59,20 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
     heartbeatTimeout: input.heartbeatTimeout,
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
   });
+  // A poll is one short HTTP call: a short timeout lets a poll lost with its worker be retried quickly.
   const polls = proxyActivities<BatchActivities>({
-    startToCloseTimeout: '2m',
+    startToCloseTimeout: '30s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
   });
   const notify = proxyActivities<BatchActivities>({ startToCloseTimeout: '1m', retry: { maximumAttempts: 3 } });
 
   setHandler(chunkStatusQuery, () => ({ chunkId: chunk.id, ...state, ...state.batch, polls: state.polls, result }));
 
+  // Progress goes to the job by signal. A signal can race the job's continue-as-new ("not found"): retry with a
+  // durable backoff, and never fail the chunk because a progress update was lost.
   const report = async (extra: Partial<ChunkProgress> = {}) => {
     if (!parent) return;
-    await getExternalWorkflowHandle(parent.workflowId).signal(chunkProgressSignal, {
+    const progress: ChunkProgress = {
       chunkId: chunk.id,
       status: state.status,
       ...(state.batch
@@ -79,7 +83,21 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       ...(state.nextPollAt ? { nextPollAt: state.nextPollAt } : {}),
       ...(state.expiryWarnedAt ? { expiryWarnedAt: state.expiryWarnedAt } : {}),
       ...extra,
-    });
+    };
+    const final = progress.status === 'done' || progress.status === 'failed';
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await getExternalWorkflowHandle(parent.workflowId).signal(chunkProgressSignal, progress);
+        return;
+      } catch (err) {
+        if (isCancellation(err) || (!final && attempt >= 3) || attempt >= 20) {
+          log.warn('could not report progress to the job', { attempt, error: String(err) });
+          if (isCancellation(err)) throw err;
+          return;
+        }
+        await sleep(Math.min(30_000, 500 * 2 ** attempt));
+      }
+    }
   };
 
   const observe = (s: BatchStatus) => {
@@ -125,6 +143,7 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
     }
     return await fetchAndReport();
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
     if (!isCancellation(err)) {
       state.status = 'failed';
       await report({ error: err instanceof Error ? err.message : String(err) });

@@ -2,6 +2,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  ContinueAsNew,
   continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
@@ -272,6 +273,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     await finalize(false);
     return state.report!;
   } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
     if (!isCancellation(err) || !state.prepared) {
       if (!isCancellation(err) && state.phase !== 'rejected') {
         state.error = err instanceof Error ? err.message : String(err);

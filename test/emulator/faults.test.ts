@@ -146,6 +146,30 @@ describe('fault injection', () => {
     });
   });
 
+  it('delays the answer after the request was carried out (the create exists while its caller waits)', async () => {
+    await withEmulator(async (h) => {
+      await h.setFaults({ http: [{ endpoint: 'create', delayAfterMs: 600, times: 1 }] });
+      const pending = h.client.messages.batches.create({ requests: requests(2, 'late') });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal((await h.stats()).batches.created, 1, 'created before the answer is sent');
+      const started = Date.now();
+      const created = await pending;
+      assert.ok(Date.now() - started >= 200);
+      assert.equal(created.request_counts.processing, 2);
+    });
+  });
+
+  it('throttles results streams to a number of lines per second', async () => {
+    await withEmulator(async (h) => {
+      const created = await h.client.messages.batches.create({ requests: requests(300, 'slow') });
+      await h.advance(60);
+      await h.setFaults({ resultsLinesPerSecond: 1000 });
+      const started = Date.now();
+      assert.equal((await collect(await h.client.messages.batches.results(created.id))).length, 300);
+      assert.ok(Date.now() - started >= 250, `300 lines at 1,000/s took ${Date.now() - started} ms`);
+    });
+  });
+
   it('fires probabilistic rules by their probability', async () => {
     await withEmulator(async (h) => {
       await h.setFaults({ http: [{ endpoint: 'list', status: 500, probability: 0 }] });

@@ -86,6 +86,19 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
     }
   });
 
+  it('rides through a transient 404 after create and a results stream cut off midway', async () => {
+    const dir = jobDir();
+    const output = path.join(dir, 'out.jsonl');
+    await em.setFaults({ notFoundAfterCreateMs: 1500, resultsCutoff: { afterLines: 700, times: 2 } });
+    try {
+      await (await start('flaky-api', { input: writeJobInput(dir, 2000, 'f'), output, poll: FAST_POLL })).result();
+      assertExactOutput(readOutput(output), idsOf(2000, 'f'));
+      assert.equal(readReport(output).outcomes.succeeded, 2000);
+    } finally {
+      await em.setFaults({});
+    }
+  });
+
   it('keeps workflow history independent of the number of requests', async () => {
     await em.admin('PUT', '/_emulator/processing', { baseLatencyMs: 0, perRequestMs: 0 }); // ends at once: one poll each
     const sizes: { events: number; bytes: number; childEvents: number }[] = [];
@@ -171,6 +184,31 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
       '- retry.maxRounds: must be a number (got "x")',
     ])
       assert.ok(err.cause.message.includes(line), `${line} in\n${err.cause.message}`);
+  });
+
+  it('fails at once, naming the fix, when the API rejects the worker key (nothing was submitted)', async () => {
+    const locked = await startTestEmulator({ apiKeys: ['sk-ant-the-right-key'] });
+    const wrong = testWorkerConfig(locked.url);
+    const w = await startTestWorker(env, wrong);
+    try {
+      const dir = jobDir();
+      const err = await w.runUntil(
+        env.client.workflow
+          .execute(batchJob, {
+            taskQueue: wrong.taskQueue,
+            workflowId: 'wrong-key',
+            args: [{ input: writeJobInput(dir, 5, 'k'), output: path.join(dir, 'o.jsonl') } as never],
+          })
+          .catch((e: unknown) => e),
+      );
+      assert.ok(err instanceof WorkflowFailedError);
+      const cause = (err.cause as { cause?: unknown }).cause;
+      assert.ok(cause instanceof ApplicationFailure && cause.type === 'AnthropicAuthFailed', String(cause));
+      assert.match(cause.message, /rejected the worker's API key .* fix ANTHROPIC_API_KEY on the worker/);
+      assert.equal((await locked.stats()).batches.created, 0);
+    } finally {
+      await locked.close();
+    }
   });
 
   it('waits for approval above the threshold: nothing is submitted until approved', async () => {
