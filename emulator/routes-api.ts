@@ -104,7 +104,11 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
       );
     let body: Readable = createReadStream(path.join(store.dirOf(record.id), 'results.jsonl'));
     const cutAfter = ctx.faults.takeResultsCutoff();
-    if (cutAfter !== null) body = body.pipe(cutOff(cutAfter, () => req.raw.socket.destroy()));
+    if (cutAfter !== null) {
+      // The connection dies with this answer: no client may reuse it for its next request.
+      void reply.header('connection', 'close');
+      body = body.pipe(cutOff(cutAfter, () => req.raw.socket.destroy()));
+    }
     const linesPerSecond = ctx.faults.resultsLinesPerSecond;
     if (linesPerSecond !== null) body = body.pipe(throttle(linesPerSecond));
     return reply.header('content-type', 'application/x-jsonl').send(body);

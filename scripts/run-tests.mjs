@@ -28,7 +28,8 @@ if (files.length === 0) {
 }
 const r = spawnSync(
   process.execPath,
-  ['--test', '--test-concurrency=2', '--test-force-exit', '--test-reporter=spec', ...files],
+  // A test that hangs fails after 5 minutes instead of blocking the run.
+  ['--test', '--test-concurrency=2', '--test-force-exit', '--test-timeout=300000', '--test-reporter=spec', ...files],
   { stdio: 'inherit', cwd: root },
 );
 process.exit(r.status ?? 1);

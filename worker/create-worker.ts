@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
@@ -7,6 +8,8 @@ import { FileStore } from '../activities/storage.js';
 import type { WorkerConfig } from './config.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+/** Written by `npm run build` (scripts/bundle-workflows.ts). */
+export const workflowBundlePath = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
 
 export interface BatchWorkerOptions {
   connection: NativeConnection;
@@ -37,7 +40,11 @@ export async function createBatchWorker(options: BatchWorkerOptions): Promise<Wo
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: config.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath }),
+    ...(options.workflowBundle
+      ? { workflowBundle: options.workflowBundle }
+      : existsSync(workflowBundlePath)
+        ? { workflowBundle: { codePath: workflowBundlePath } }
+        : { workflowsPath }),
     activities,
     // Let short activities finish on shutdown; long ones heartbeat and resume on another worker.
     shutdownGraceTime: '10s',

@@ -13,6 +13,12 @@ export interface Spawned {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Children still running when this test process exits are killed with it, even when a test failed midway. */
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /** Runs the real `claude-batch` binary. */
 export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   const child = spawn(process.execPath, [CLI, ...args], {
@@ -27,7 +33,13 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   return {
     child,
     output: () => out,

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -6,7 +6,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSour
 import { SearchAttributeType } from '@temporalio/common';
 import { temporalCli, testServer } from '../../client/provision/temporal-binaries.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
-import { createBatchWorker, workflowsPath } from '../../worker/create-worker.js';
+import { createBatchWorker, workflowBundlePath, workflowsPath } from '../../worker/create-worker.js';
 import type { WorkerConfig } from '../../worker/config.js';
 import { TEST_KEY } from './emulator.js';
 
@@ -42,8 +42,9 @@ export async function startTimeSkippingServer(): Promise<TestWorkflowEnvironment
 }
 
 let bundled: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** Bundles the workflows once per test process. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+/** The workflow bundle `npm run build` wrote (the test command builds first), else one bundled once per process. */
+export async function workflowBundle(): Promise<WorkflowBundleWithSourceMap | { codePath: string }> {
+  if (existsSync(workflowBundlePath)) return { codePath: workflowBundlePath };
   bundled ??= bundleWorkflowCode({
     workflowsPath,
     logger: { info() {}, warn() {}, error() {}, debug() {}, trace() {}, log() {} } as never,

@@ -123,8 +123,9 @@ describe('crashes: SIGKILL the worker process at each step; a new worker finishe
     const first = await job.startWorker();
     await until(async () => {
       const s = await job.handle.query(statusQuery).catch(() => null);
-      return !!s && s.chunks.some((c) => c.status === 'in_progress' && c.lastPollAt);
-    }, 'a batch being polled');
+      // Both batches exist and are polled: moving the clock then ends them all.
+      return !!s && s.chunks.length === 2 && s.chunks.every((c) => c.status === 'in_progress' && c.lastPollAt);
+    }, 'both batches being polled');
     await first.kill('SIGKILL');
     await job.em.advance(11 * 3600);
     await finishAndCheck(job, [first], 1500, 'poll', 2);

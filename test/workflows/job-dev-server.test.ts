@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Worker } from '@temporalio/worker';
+import { Worker } from '@temporalio/worker';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { batchJob } from '../../workflows/index.js';
 import { approveUpdate, rejectUpdate, statusQuery } from '../../workflows/messages.js';
 import type { WorkerConfig } from '../../worker/config.js';
@@ -19,7 +20,7 @@ import {
   shortRequest,
   writeJobInput,
 } from '../helpers/jobs.js';
-import { startDevServer, startTestWorker, testWorkerConfig } from '../helpers/temporal.js';
+import { startDevServer, startTestWorker, testWorkerConfig, workflowBundle } from '../helpers/temporal.js';
 
 const FAST_POLL = { initial: '1s', max: '2s' };
 
@@ -99,7 +100,7 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
     }
   });
 
-  it('keeps workflow history independent of the number of requests', async () => {
+  it('keeps workflow history independent of the number of requests, and replays it deterministically', async () => {
     await em.admin('PUT', '/_emulator/processing', { baseLatencyMs: 0, perRequestMs: 0 }); // ends at once: one poll each
     const sizes: { events: number; bytes: number; childEvents: number }[] = [];
     for (const n of [100, 5000]) {
@@ -117,6 +118,10 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
         bytes: JSON.stringify(history).length,
         childEvents: child.events!.length,
       });
+      // Replaying real histories (through their JSON form, as the UI or CLI export them) proves the code deterministic.
+      const replay = { workflowBundle: await workflowBundle() };
+      await Worker.runReplayHistory(replay, JSON.parse(historyToJSON(history)), `history-${n}`);
+      await Worker.runReplayHistory(replay, JSON.parse(historyToJSON(child)), `history-${n}/r0-c0001`);
     }
     await em.admin('PUT', '/_emulator/processing', { baseLatencyMs: 60_000, perRequestMs: 20 });
     const [small, large] = sizes as [(typeof sizes)[0], (typeof sizes)[0]];

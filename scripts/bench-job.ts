@@ -1,0 +1,135 @@
+/**
+ * npm run bench:job — a whole job through real processes: a Temporal dev server, the emulator and a worker (each its
+ * own process, so each one's memory is measured alone). Runs the sizes in BENCH_JOB_SIZES (default 100,000 and
+ * 1,000,000 requests) and prints duration and peak RSS per size: flat memory means the peak barely moves.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { packageRoot } from '../config/load.js';
+import { temporalCli } from '../client/provision/temporal-binaries.js';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+
+const SIZES = (process.env.BENCH_JOB_SIZES ?? '100000,1000000').split(',').map(Number);
+const cli = path.join(packageRoot, 'dist', 'client', 'cli.js');
+
+function peakRssMb(pid: number): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+}
+
+function start(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = out.match(ready);
+      if (m) resolve({ child, match: m });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
+  });
+}
+
+async function writeInput(file: string, n: number): Promise<void> {
+  const out = createWriteStream(file);
+  for (let i = 0; i < n; i++) {
+    const line = JSON.stringify({
+      custom_id: `r-${i}`,
+      params: {
+        model: 'claude-haiku-4-5',
+        max_tokens: 8,
+        messages: [{ role: 'user', content: `Classify review ${i}. Answer with one of: good, bad.` }],
+      },
+    });
+    if (!out.write(line + '\n')) await once(out, 'drain');
+  }
+  out.end();
+  await once(out, 'close');
+}
+
+async function run(env: TestWorkflowEnvironment, n: number) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'cb-benchjob-'));
+  const emulator = await start(
+    [
+      'emulator',
+      '--port',
+      '0',
+      '--data-dir',
+      path.join(dir, 'emulator'),
+      '--time-scale',
+      '3600',
+      '--per-request',
+      '1ms',
+    ],
+    {},
+    /listening on (\S+)/,
+  );
+  const url = emulator.match[1]!;
+  const taskQueue = `bench-${n}`;
+  const worker = await start(
+    ['worker'],
+    {
+      TEMPORAL_ADDRESS: env.address,
+      CLAUDE_BATCH_TASK_QUEUE: taskQueue,
+      ANTHROPIC_API_KEY: 'sk-ant-bench',
+      ANTHROPIC_BASE_URL: url,
+      CLAUDE_BATCH_DATA_DIR: path.join(dir, 'data'),
+      CLAUDE_BATCH_ALLOWED_ROOTS: dir,
+    },
+    /task queue/,
+  );
+  try {
+    const input = path.join(dir, 'input.jsonl');
+    await writeInput(input, n);
+    const started = performance.now();
+    const result = (await env.client.workflow.execute('batchJob', {
+      taskQueue,
+      workflowId: `bench-job-${n}`,
+      args: [
+        {
+          input,
+          output: path.join(dir, 'out.jsonl'),
+          poll: { initial: '2s', max: '5s' },
+          approval: { thresholdUsd: 1e6 },
+        },
+      ],
+    })) as { lines: number };
+    const seconds = (performance.now() - started) / 1000;
+    if (result.lines !== n) throw new Error(`expected ${n} output lines, got ${result.lines}`);
+    return { n, seconds, workerMb: peakRssMb(worker.child.pid!), emulatorMb: peakRssMb(emulator.child.pid!) };
+  } finally {
+    worker.child.kill('SIGINT');
+    emulator.child.kill();
+    await Promise.all([once(worker.child, 'exit'), once(emulator.child, 'exit')]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const env = await TestWorkflowEnvironment.createLocal({
+  server: { executable: { type: 'existing-path', path: temporalCli().path }, searchAttributes: SEARCH_ATTRIBUTES },
+});
+try {
+  console.log('job benchmark (dev server, emulator process, worker process; 100,000 requests per batch)');
+  for (const n of SIZES) {
+    const r = await run(env, n);
+    console.log(
+      `  ${r.n.toLocaleString('en-US').padStart(9)} requests: ${r.seconds.toFixed(1)} s (${Math.round(r.n / r.seconds).toLocaleString('en-US')} requests/s end to end), worker peak RSS ${r.workerMb.toFixed(0)} MB, emulator peak RSS ${r.emulatorMb.toFixed(0)} MB`,
+    );
+  }
+} finally {
+  await env.teardown();
+}
