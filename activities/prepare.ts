@@ -5,7 +5,10 @@ import type { InvalidLine, PreparedJob } from '../shared/job-types.js';
 import { checkRequestLine, type LineProblem } from '../shared/request-rules.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { jobDirUri, type ActivityDeps } from './deps.js';
-import { lines, writeLine } from './jsonl.js';
+import { writeLine } from './jsonl.js';
+import { inputItems } from './input-items.js';
+import { resolveFormat, type InputFormat, type RequestTemplate } from '../shared/request-template.js';
+import { TemplateSchema } from '../shared/job-input.js';
 
 const FIRST_PROBLEMS = 25;
 
@@ -14,6 +17,8 @@ export interface PrepareArgs {
   input: string;
   chunk: { maxRequests: number; maxBytes: number };
   onInvalid: 'reject' | 'skip';
+  format?: InputFormat | 'auto';
+  template?: RequestTemplate | undefined;
 }
 
 /**
@@ -39,7 +44,8 @@ export function prepareActivities(deps: ActivityDeps) {
       const first: InvalidLine[] = [];
       const reportUri = store.join(jobDir, 'invalid.jsonl');
       const report = await store.write(reportUri);
-      let lineNo = 0;
+      const format = resolveFormat(args.format ?? 'auto', inputUri);
+      const template = args.template ?? (format === 'batch' ? undefined : TemplateSchema.parse({}));
       let nonBlank = 0;
       let badLines = 0;
       let problems = 0;
@@ -55,17 +61,14 @@ export function prepareActivities(deps: ActivityDeps) {
       };
 
       try {
-        for await (const raw of lines(store.read(inputUri))) {
-          lineNo++;
-          if (raw.trim() === '') continue;
+        for await (const read of inputItems(store.read(inputUri), format, template)) {
+          const lineNo = read.lineNo;
           if (++nonBlank % 10_000 === 0) heartbeat({ lines: lineNo });
-          let value: unknown;
-          try {
-            value = JSON.parse(raw);
-          } catch (err) {
-            await reject(lineNo, null, [{ field: '(line)', rule: `not valid JSON (${(err as Error).message})` }]);
+          if ('unreadable' in read) {
+            await reject(lineNo, null, [{ field: '(line)', rule: read.unreadable }]);
             continue;
           }
+          const value = read.value;
           const found = checkRequestLine(value, capOf);
           const item = value as { custom_id?: unknown; params?: { model?: unknown } };
           const customId = typeof item.custom_id === 'string' ? item.custom_id : null;
@@ -107,6 +110,11 @@ export function prepareActivities(deps: ActivityDeps) {
         invalid: { lines: badLines, problems, reportUri: badLines > 0 ? reportUri : null, first },
         models: [...models].sort(),
       };
+    },
+
+    /** Removes a job's chunk files (a dry run keeps only its invalid-lines report). */
+    async discardChunks(args: { jobId: string }): Promise<void> {
+      await store.remove(store.join(jobDirUri(deps, args.jobId), 'rounds'));
     },
   };
 }

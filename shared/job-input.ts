@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { toMs } from './duration.js';
 import { describeIssues } from './problems.js';
+import { unknownPlaceholders } from './request-template.js';
 
 const duration = (label: string) =>
   z.union([z.string(), z.number()]).refine((v) => toMs(v) > 0, {
@@ -15,15 +16,31 @@ const uri = z
     message: 'only file:// URIs (or plain paths) are supported by this worker',
   });
 
+/** How items of a lines/CSV input become requests; for batch input, defaults for params a line leaves out. */
+export const TemplateSchema = z
+  .object({
+    prompt: z.string().min(1).default('{item}'),
+    model: z.string().min(1).default('claude-haiku-4-5'),
+    maxTokens: z.number().int().min(1).default(1024),
+    system: z.string().min(1).optional(),
+    cacheSystem: z.boolean().default(true),
+    column: z.string().min(1).optional(),
+    idColumn: z.string().min(1).optional(),
+  })
+  .strict();
+
 /**
  * The one JSON object that starts a `batchJob` (from the CLI, the Temporal UI form, a Schedule or a parent
  * workflow). Everything but `input` and `output` has a default.
  */
 export const JobInputSchema = z
   .object({
-    input: uri.describe('JSONL of {custom_id, params} lines'),
+    input: uri.describe('the requests: JSONL of {custom_id, params}, or items one per line, or CSV (see format)'),
     output: uri.describe('where the results JSONL goes: one line per input custom_id'),
     report: uri.optional().describe('report path without extension; default: <output>.report(.json|.md)'),
+    /** batch: JSONL of {custom_id, params}; lines: one item per line; csv: a header and rows; auto: by extension. */
+    format: z.enum(['auto', 'batch', 'lines', 'csv']).default('auto'),
+    template: TemplateSchema.optional(),
     chunk: z
       .object({
         maxRequests: z.number().int().min(1).max(100_000).default(100_000),
@@ -69,7 +86,17 @@ export const JobInputSchema = z
     /** Activity heartbeat timeout: how fast a dead worker is noticed. */
     heartbeatTimeout: duration('heartbeatTimeout').default('30s'),
   })
-  .strict();
+  .strict()
+  .superRefine((job, ctx) => {
+    if (job.format !== 'lines' || !job.template) return;
+    const unknown = unknownPlaceholders(job.template.prompt, []);
+    if (unknown.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['template', 'prompt'],
+        message: `a lines input has only {item}; unknown placeholder(s): ${unknown.map((u) => `{${u}}`).join(', ')}`,
+      });
+  });
 
 export type JobInputRaw = z.input<typeof JobInputSchema>;
 export type JobInput = z.infer<typeof JobInputSchema>;

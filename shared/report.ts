@@ -1,5 +1,6 @@
 import type { Estimate } from './estimate.js';
 import type { TokenTotals } from './pricing.js';
+import { formatUsd } from './money.js';
 
 export interface JobReport {
   jobId: string;
@@ -28,7 +29,7 @@ export interface JobReport {
   notes: string[];
 }
 
-const usd = (n: number) => `$${n.toFixed(n < 1 ? 4 : 2)}`;
+const usd = formatUsd;
 const pct = (part: number, whole: number) => (whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '—');
 
 /** The report as Markdown, for people. */

@@ -8,6 +8,7 @@ import {
   isCancellation,
   ParentClosePolicy,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   startChild,
   upsertMemo,
@@ -27,12 +28,14 @@ import {
   summarize,
   type ChunkState,
   type JobPhase,
-  type Approval,
   type JobState,
 } from '../shared/job-state.js';
 import type { JobReportSummary, PreparedJob } from '../shared/job-types.js';
 import { batchChunk, type ChunkInput } from './batch-chunk.js';
-import { approveUpdate, chunkProgressSignal, rejectUpdate, statusQuery, type ApprovalDecision } from './messages.js';
+import { jobDetails, jobMemo, rejectedInputMessage } from '../shared/job-view.js';
+import { expandUriTemplate } from '../shared/uri-template.js';
+import { approvalFor, approvalRefusal, decide, notApproved, type ApprovalDecision } from '../shared/approval.js';
+import { approveUpdate, chunkProgressSignal, rejectUpdate, statusQuery } from './messages.js';
 import { BatchJobEstimatedUsd, BatchJobExpiringSoon, BatchJobStatus } from './search-attributes.js';
 
 /** Jobs are split into at most this many chunks per round (a child workflow each). */
@@ -54,9 +57,16 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       'InvalidJobInput',
       ...parsed.problems,
     );
-  const input: JobInput = parsed.value;
   const info = workflowInfo();
   const jobId = info.workflowId;
+  // Expanded once; continue-as-new carries the expanded URIs, so a job that runs past midnight keeps its files.
+  const expand = (uri: string) => expandUriTemplate(uri, info.startTime, jobId);
+  const expanded = () => ({
+    input: expand(parsed.value.input),
+    output: expand(parsed.value.output),
+    ...(parsed.value.report ? { report: expand(parsed.value.report) } : {}),
+  });
+  const input: JobInput = { ...parsed.value, ...expanded() };
   const state: JobState = carried ?? initialState(info.startTime.getTime());
   const acts = proxyActivities<BatchActivities>({
     startToCloseTimeout: '6h',
@@ -67,23 +77,17 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   let published = '';
 
   const publish = () => {
-    const totals = summarize(state);
-    const view = JSON.stringify([state.phase, state.estimate?.batchUsd ?? null, totals.expiringSoon]);
+    setCurrentDetails(jobDetails(state, input));
+    const memo = jobMemo(state, input);
+    const view = JSON.stringify(memo);
     if (view === published) return;
     published = view;
     upsertSearchAttributes([
       { key: BatchJobStatus, value: state.phase },
-      { key: BatchJobExpiringSoon, value: totals.expiringSoon },
+      { key: BatchJobExpiringSoon, value: memo.expiringSoon },
       ...(state.estimate ? [{ key: BatchJobEstimatedUsd, value: state.estimate.batchUsd }] : []),
     ]);
-    upsertMemo({
-      phase: state.phase,
-      input: input.input,
-      output: input.output,
-      requests: state.prepared?.requests ?? null,
-      estimateUsd: state.estimate?.batchUsd ?? null,
-      expiringSoon: totals.expiringSoon,
-    });
+    upsertMemo(memo);
   };
   const setPhase = (phase: JobPhase) => {
     state.phase = phase;
@@ -102,26 +106,15 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     changes++;
     publish();
   });
-  const decide =
-    (decision: 'approved' | 'rejected') =>
-    (d: ApprovalDecision): Approval => {
-      state.approval = {
-        ...state.approval!,
-        state: decision,
-        ...(d?.by ? { by: d.by } : {}),
-        ...(d?.reason ? { reason: d.reason } : {}),
-      };
-      return state.approval;
-    };
   // Validators run synchronously before an update is accepted: a job not waiting for approval refuses it.
   const mustBeWaiting = (_d: ApprovalDecision) => {
-    if (state.approval?.state !== 'waiting')
-      throw new Error(
-        `this job is not waiting for approval (approval: ${state.approval?.state ?? 'not decided yet'}, phase: ${state.phase})`,
-      );
+    const refusal = approvalRefusal(state);
+    if (refusal) throw new Error(refusal);
   };
-  setHandler(approveUpdate, decide('approved'), { validator: mustBeWaiting });
-  setHandler(rejectUpdate, decide('rejected'), { validator: mustBeWaiting });
+  const decideWith = (decision: 'approved' | 'rejected') => (d: ApprovalDecision) =>
+    (state.approval = decide(state.approval!, decision, d));
+  setHandler(approveUpdate, decideWith('approved'), { validator: mustBeWaiting });
+  setHandler(rejectUpdate, decideWith('rejected'), { validator: mustBeWaiting });
 
   const childId = (c: ChunkState) => `${jobId}/${c.ref.id}`;
 
@@ -132,16 +125,12 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       input: input.input,
       chunk: input.chunk,
       onInvalid: input.onInvalid,
+      format: input.format,
+      template: input.template,
     });
     const bad = prepared.invalid;
-    if (bad.lines > 0 && input.onInvalid === 'reject') {
-      const listed = bad.first.map((p) => `  line ${p.line}, ${p.field}: ${p.rule}`).join('\n');
-      throw ApplicationFailure.nonRetryable(
-        `Input rejected: ${bad.lines} invalid line(s), ${bad.problems} problem(s); nothing was submitted.\n${listed}${bad.problems > bad.first.length ? `\n  … every problem is listed in ${bad.reportUri}` : ''}\nFix the lines, or start the job with "onInvalid": "skip" to submit the valid ones.`,
-        'InvalidInputLines',
-        bad,
-      );
-    }
+    if (bad.lines > 0 && input.onInvalid === 'reject')
+      throw ApplicationFailure.nonRetryable(rejectedInputMessage(bad), 'InvalidInputLines', bad);
     if (prepared.chunks.length > MAX_CHUNKS_PER_ROUND)
       throw ApplicationFailure.nonRetryable(
         `${prepared.chunks.length} chunks: raise chunk.maxRequests so the job needs at most ${MAX_CHUNKS_PER_ROUND}`,
@@ -155,30 +144,16 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   }
 
   async function approve(): Promise<void> {
-    if (!state.approval) {
-      const required = (state.estimate?.batchUsd ?? 0) > input.approval.thresholdUsd;
-      state.approval = {
-        required,
-        thresholdUsd: input.approval.thresholdUsd,
-        state: required ? 'waiting' : 'not_needed',
-      };
-    }
+    state.approval ??= approvalFor(state.estimate?.batchUsd ?? 0, input.approval.thresholdUsd);
     if (state.approval.state === 'waiting') {
       setPhase('awaiting_approval');
       if (!(await condition(() => state.approval!.state !== 'waiting', input.approval.timeout as Duration)))
         state.approval.state = 'timed_out';
     }
-    const { state: decision, by, reason } = state.approval;
-    if (decision === 'rejected' || decision === 'timed_out') {
+    const refused = notApproved(state.approval, input.approval.timeout);
+    if (refused) {
       setPhase('rejected');
-      const why =
-        decision === 'rejected'
-          ? `rejected${by ? ` by ${by}` : ''}${reason ? `: ${reason}` : ''}`
-          : `not approved within ${input.approval.timeout}`;
-      throw ApplicationFailure.nonRetryable(
-        `Job ${why}. Nothing was submitted.`,
-        decision === 'rejected' ? 'JobRejected' : 'ApprovalTimedOut',
-      );
+      throw ApplicationFailure.nonRetryable(refused.message, refused.type);
     }
   }
 
@@ -212,7 +187,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       await condition(() => changes !== seen);
       if (workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
-        await continueAsNew<typeof batchJob>({ ...jobInput, state });
+        await continueAsNew<typeof batchJob>({ ...jobInput, ...expanded(), state });
       }
     }
   }

@@ -1,3 +1,4 @@
 // Workflow entry points registered on the worker. Only deterministic code is reachable from here.
 export { batchJob, type BatchJobInput } from './batch-job.js';
 export { batchChunk, type ChunkInput } from './batch-chunk.js';
+export { estimateJob, type EstimateJobResult } from './estimate-job.js';

@@ -2,10 +2,8 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Approval, ChunkProgress, ChunkState, JobState } from '../shared/job-state.js';
 import type { ChunkOutcome } from '../shared/job-types.js';
 
-export interface ApprovalDecision {
-  by?: string;
-  reason?: string;
-}
+import type { ApprovalDecision } from '../shared/approval.js';
+export type { ApprovalDecision };
 
 export type JobStatusView = JobState & {
   jobId: string;

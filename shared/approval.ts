@@ -1,0 +1,47 @@
+import type { Approval, JobState } from './job-state.js';
+
+export interface ApprovalDecision {
+  by?: string;
+  reason?: string;
+}
+
+/** Whether the job needs a person's approval: only when the estimate exceeds the threshold. */
+export function approvalFor(estimateUsd: number, thresholdUsd: number): Approval {
+  const required = estimateUsd > thresholdUsd;
+  return { required, thresholdUsd, state: required ? 'waiting' : 'not_needed' };
+}
+
+/** Why an approve/reject is refused (null when the job is waiting for one); update validators must be synchronous. */
+export function approvalRefusal(state: JobState): string | null {
+  if (state.approval?.state === 'waiting') return null;
+  return `this job is not waiting for approval (approval: ${state.approval?.state ?? 'not decided yet'}, phase: ${state.phase})`;
+}
+
+export function decide(
+  approval: Approval,
+  decision: 'approved' | 'rejected',
+  d: ApprovalDecision | undefined,
+): Approval {
+  return {
+    ...approval,
+    state: decision,
+    ...(d?.by ? { by: d.by } : {}),
+    ...(d?.reason ? { reason: d.reason } : {}),
+  };
+}
+
+/** The failure of a job that was not approved: null when it may go on. */
+export function notApproved(
+  approval: Approval,
+  timeout: string | number,
+): { message: string; type: 'JobRejected' | 'ApprovalTimedOut' } | null {
+  const { state, by, reason } = approval;
+  if (state === 'rejected')
+    return {
+      message: `Job rejected${by ? ` by ${by}` : ''}${reason ? `: ${reason}` : ''}. Nothing was submitted.`,
+      type: 'JobRejected',
+    };
+  if (state === 'timed_out')
+    return { message: `Job not approved within ${timeout}. Nothing was submitted.`, type: 'ApprovalTimedOut' };
+  return null;
+}

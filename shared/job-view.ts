@@ -1,0 +1,52 @@
+import type { JobState } from './job-state.js';
+import { summarize } from './job-state.js';
+import type { PreparedJob } from './job-types.js';
+import { formatUsd } from './money.js';
+
+const usd = formatUsd;
+
+/** The memo: what the Temporal UI and `claude-batch list` show of a job without asking a worker. */
+export function jobMemo(state: JobState, io: { input: string; output: string }) {
+  const totals = summarize(state);
+  return {
+    phase: state.phase,
+    input: io.input,
+    output: io.output,
+    requests: state.prepared?.requests ?? null,
+    estimateUsd: state.estimate?.batchUsd ?? null,
+    costUsd: state.report?.costUsd ?? (totals.costUsd > 0 ? totals.costUsd : null),
+    expiringSoon: totals.expiringSoon,
+  };
+}
+
+/** The UI's "current details" of a job, in Markdown: phase, size, estimate, chunk progress, outcomes, cost. */
+export function jobDetails(state: JobState, io: { input: string; output: string }): string {
+  const totals = summarize(state);
+  const done = state.chunks.filter((c) => c.status === 'done').length;
+  const e = state.estimate;
+  const lines = [
+    `**${state.phase.replaceAll('_', ' ')}**${state.round > 0 ? ` · retry round ${state.round}` : ''}`,
+    '',
+    `- input: \`${io.input}\`${state.prepared ? ` — ${state.prepared.requests} requests` : ''}${state.prepared?.invalidLines ? `, ${state.prepared.invalidLines} invalid lines` : ''}`,
+    `- output: \`${io.output}\``,
+  ];
+  if (e) lines.push(`- estimate: ${usd(e.batchUsd)} at batch prices (${usd(e.standardUsd)} synchronous)`);
+  if (state.approval?.required) lines.push(`- approval: ${state.approval.state.replaceAll('_', ' ')}`);
+  if (state.chunks.length > 0) lines.push(`- batches: ${done} of ${state.chunks.length} done`);
+  const outcomes = Object.entries(totals.outcomes);
+  if (outcomes.length > 0) lines.push(`- outcomes: ${outcomes.map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  if (totals.costUsd > 0) lines.push(`- cost so far: ${usd(totals.costUsd)}`);
+  if (totals.expiringSoon) lines.push('- ⚠ a batch is close to its 24 h expiry');
+  if (state.error) lines.push(`- error: ${state.error.split('\n')[0]}`);
+  return lines.join('\n');
+}
+
+/** Why a job with invalid lines in `reject` mode submitted nothing, and what to do about it. */
+export function rejectedInputMessage(bad: PreparedJob['invalid']): string {
+  const listed = bad.first.map((p) => `  line ${p.line}, ${p.field}: ${p.rule}`).join('\n');
+  const more = bad.problems > bad.first.length ? `\n  … every problem is listed in ${bad.reportUri}` : '';
+  return (
+    `Input rejected: ${bad.lines} invalid line(s), ${bad.problems} problem(s); nothing was submitted.\n${listed}${more}\n` +
+    'Fix the lines, or start the job with "onInvalid": "skip" to submit the valid ones.'
+  );
+}

@@ -1,0 +1,66 @@
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { BatchActivities } from '../activities/index.js';
+import { parseJobInput, type JobInputRaw } from '../shared/job-input.js';
+import type { Estimate, PreparedJob } from '../shared/job-types.js';
+import { expandUriTemplate } from '../shared/uri-template.js';
+
+export interface EstimateJobResult {
+  input: string;
+  lines: number;
+  requests: number;
+  chunks: number;
+  invalid: PreparedJob['invalid'];
+  models: string[];
+  estimate: Estimate | null;
+  /** Whether `batchJob` with the same input would wait for approval. */
+  approvalRequired: boolean;
+  thresholdUsd: number;
+}
+
+/**
+ * A dry run of `batchJob`: the same validation and cost estimate, on the worker (which holds the API key that
+ * count_tokens needs), and nothing submitted. Invalid lines are reported, never fatal, and the chunk files are
+ * discarded afterwards (the invalid-lines report stays).
+ */
+export async function estimateJob(raw: JobInputRaw): Promise<EstimateJobResult> {
+  const parsed = parseJobInput(raw);
+  if (!parsed.ok)
+    throw ApplicationFailure.nonRetryable(
+      `Invalid job input:\n- ${parsed.problems.join('\n- ')}`,
+      'InvalidJobInput',
+      ...parsed.problems,
+    );
+  const job = parsed.value;
+  const { workflowId, startTime } = workflowInfo();
+  const acts = proxyActivities<BatchActivities>({
+    startToCloseTimeout: '2h',
+    heartbeatTimeout: '5m',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
+  });
+  const input = expandUriTemplate(job.input, startTime, workflowId);
+  try {
+    const prepared = await acts.prepareJob({
+      jobId: workflowId,
+      input,
+      chunk: job.chunk,
+      onInvalid: 'skip',
+      format: job.format,
+      template: job.template,
+    });
+    const estimate =
+      prepared.requests > 0 ? await acts.estimateCost({ chunks: prepared.chunks, estimate: job.estimate }) : null;
+    return {
+      input,
+      lines: prepared.lines,
+      requests: prepared.requests,
+      chunks: prepared.chunks.length,
+      invalid: prepared.invalid,
+      models: prepared.models,
+      estimate,
+      approvalRequired: (estimate?.batchUsd ?? 0) > job.approval.thresholdUsd,
+      thresholdUsd: job.approval.thresholdUsd,
+    };
+  } finally {
+    await CancellationScope.nonCancellable(() => acts.discardChunks({ jobId: workflowId }));
+  }
+}
