@@ -27,6 +27,13 @@ export function reportError(err: unknown): number {
     console.error('hint: another process uses that port; pick a free one with --port');
     return 2;
   }
+  if (err instanceof Error && (err.name === 'ServiceError' || typeof (err as { code?: unknown }).code === 'number')) {
+    // A gRPC answer from Temporal (namespace not found, permission denied, …): the message says it all.
+    console.error(`error: the Temporal server refused: ${err.message.split('\n')[0]}`);
+    console.error('hint: check TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and your Temporal config profile');
+    return 2;
+  }
+  // Not a user mistake: a bug to report, so the stack is worth showing.
   console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
   return 1;
 }

@@ -1,0 +1,64 @@
+import { Command } from 'commander';
+import Table from 'cli-table3';
+import type { JobMemo } from '../jobs.js';
+import { connectClient } from '../connection.js';
+import { usd } from '../progress/render.js';
+import { nonNegativeInt } from '../parse-options.js';
+
+export interface JobRow {
+  id: string;
+  status: string;
+  started: string;
+  requests: number | null;
+  estimateUsd: number | null;
+  costUsd: number | null;
+  output: string | null;
+}
+
+const money = (n: number | null | undefined) => (n == null ? '—' : usd(n));
+
+export function listCommand(): Command {
+  return new Command('list')
+    .description('Recent jobs with their status and cost, from Temporal visibility')
+    .option('-n, --limit <n>', 'how many', nonNegativeInt, 20)
+    .option('--query <visibility query>', 'extra filter, e.g. "BatchJobStatus = \'awaiting_approval\'"')
+    .option('--json', 'print JSON', false)
+    .action(async (o: { limit: number; query?: string; json: boolean }) => {
+      const client = await connectClient();
+      const rows: JobRow[] = [];
+      const query = `WorkflowType = 'batchJob'${o.query ? ` AND (${o.query})` : ''}`;
+      for await (const wf of client.workflow.list({ query })) {
+        if (rows.length >= o.limit) break;
+        const memo = (wf.memo ?? {}) as JobMemo;
+        const execution = wf.status.name;
+        rows.push({
+          id: wf.workflowId,
+          status: execution === 'RUNNING' ? (memo.phase ?? 'running') : execution.toLowerCase(),
+          started: wf.startTime.toISOString().slice(0, 19).replace('T', ' '),
+          requests: memo.requests ?? null,
+          estimateUsd: memo.estimateUsd ?? null,
+          costUsd: memo.costUsd ?? null,
+          output: memo.output ?? null,
+        });
+      }
+      await client.connection.close();
+      if (o.json) return console.log(JSON.stringify(rows, null, 2));
+      if (rows.length === 0)
+        return console.log('no batch jobs yet; start one with `claude-batch run <input> --out <file>`');
+      const table = new Table({
+        head: ['job', 'status', 'started (UTC)', 'requests', 'estimate', 'cost'],
+        style: { head: [], border: [] },
+        chars: { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' },
+      });
+      for (const r of rows)
+        table.push([
+          r.id,
+          r.status,
+          r.started,
+          r.requests?.toLocaleString('en-US') ?? '—',
+          money(r.estimateUsd),
+          money(r.costUsd),
+        ]);
+      console.log(table.toString());
+    });
+}

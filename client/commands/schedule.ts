@@ -1,0 +1,220 @@
+import { Command, Option } from 'commander';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleHandle,
+} from '@temporalio/client';
+import { UserError } from '../cli-errors.js';
+import { connectClient } from '../connection.js';
+import { addJobOptions, jobInputFromFlags, localUri, type JobFlags } from '../job-options.js';
+
+/**
+ * Thin, typed wrappers over Temporal Schedules: each run starts a `batchJob` with the same input, and `{date}` in
+ * its URIs makes every night's output a new file. Overlap policy: skip (a slow night never stacks a second job).
+ */
+
+const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
+  skip: ScheduleOverlapPolicy.SKIP,
+  'buffer-one': ScheduleOverlapPolicy.BUFFER_ONE,
+  'buffer-all': ScheduleOverlapPolicy.BUFFER_ALL,
+  'cancel-other': ScheduleOverlapPolicy.CANCEL_OTHER,
+  'allow-all': ScheduleOverlapPolicy.ALLOW_ALL,
+};
+
+interface ScheduleMemo {
+  cron?: string;
+  input?: string;
+  output?: string;
+}
+
+async function withSchedule<T>(name: string, fn: (client: Client, handle: ScheduleHandle) => Promise<T>): Promise<T> {
+  const client = await connectClient();
+  try {
+    return await fn(client, client.schedule.getHandle(name));
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError)
+      throw new UserError(`no schedule '${name}'`, '`claude-batch schedule list` shows the schedules');
+    throw err;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+const when = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') + ' UTC' : '—');
+
+function createCommand(): Command {
+  return addJobOptions(
+    new Command('create')
+      .description('Create a Schedule that starts a batch job on a cron spec')
+      .argument('<name>', 'schedule id; its jobs are named <name>-<scheduled time>')
+      .requiredOption('--cron <expr>', 'cron spec, e.g. "0 2 * * *" for 02:00 every night')
+      .requiredOption('--input <uri>', 'input file (path or file:// URI; may use {date})')
+      .requiredOption('--output <uri>', 'output file template, e.g. results/{date}.jsonl ({date}, {time}, {jobId})')
+      .option('--timezone <tz>', 'time zone of the cron spec (IANA name)', 'UTC')
+      .addOption(
+        new Option('--overlap <policy>', 'what to do when the previous job still runs')
+          .choices(Object.keys(OVERLAP))
+          .default('skip'),
+      )
+      .option('--paused', 'create it paused', false)
+      .option('--note <text>', 'a note shown with the schedule'),
+  ).action(
+    async (
+      name: string,
+      f: JobFlags & {
+        cron: string;
+        input: string;
+        output: string;
+        timezone: string;
+        overlap: string;
+        paused: boolean;
+        note?: string;
+      },
+    ) => {
+      const input = localUri(f.input);
+      const output = localUri(f.output);
+      const jobInput = jobInputFromFlags({ input, output }, f);
+      const client = await connectClient();
+      try {
+        await client.schedule.create({
+          scheduleId: name,
+          spec: { cronExpressions: [f.cron], timezone: f.timezone },
+          action: {
+            type: 'startWorkflow',
+            workflowType: 'batchJob',
+            workflowId: name,
+            taskQueue: f.taskQueue,
+            args: [jobInput],
+          },
+          policies: { overlap: OVERLAP[f.overlap]!, catchupWindow: '1h' },
+          state: { paused: f.paused, ...(f.note ? { note: f.note } : {}) },
+          memo: { cron: f.cron, input, output } satisfies ScheduleMemo,
+        });
+      } catch (err) {
+        if (err instanceof ScheduleAlreadyRunning)
+          throw new UserError(`a schedule named '${name}' already exists`, 'delete it first, or choose another name');
+        if ((err as { code?: number }).code === 3)
+          throw new UserError(
+            `the server refused the schedule: ${(err as Error).message}`,
+            'check --cron (five fields: minute hour day month weekday)',
+          );
+        throw err;
+      } finally {
+        await client.connection.close();
+      }
+      console.log(
+        `schedule ${name} created: "${f.cron}" (${f.timezone}), overlap ${f.overlap}${f.paused ? ', paused' : ''}`,
+      );
+      console.log(`  each run: ${input} → ${output}`);
+      console.log(`  run it now: claude-batch schedule trigger ${name}`);
+    },
+  );
+}
+
+export function scheduleCommand(): Command {
+  const schedule = new Command('schedule').description('Run batch jobs on a schedule (Temporal Schedules)');
+  schedule.addCommand(createCommand());
+
+  schedule.addCommand(
+    new Command('list')
+      .description('Schedules with their spec, next run and state')
+      .option('--json', 'print JSON', false)
+      .action(async (o: { json: boolean }) => {
+        const client = await connectClient();
+        const rows = [];
+        for await (const s of client.schedule.list()) {
+          const memo = ((await s.memo) ?? {}) as ScheduleMemo;
+          rows.push({
+            name: s.scheduleId,
+            cron: memo.cron ?? '',
+            paused: s.state.paused,
+            nextRun: s.info.nextActionTimes[0] ?? null,
+            lastJob: s.info.recentActions.at(-1)?.action.workflow.workflowId ?? null,
+          });
+        }
+        await client.connection.close();
+        if (o.json) return console.log(JSON.stringify(rows, null, 2));
+        if (rows.length === 0) return console.log('no schedules; create one with `claude-batch schedule create`');
+        for (const r of rows)
+          console.log(
+            `${r.name}  "${r.cron}"  ${r.paused ? 'paused' : 'active'}  next ${when(r.nextRun ?? undefined)}  last job ${r.lastJob ?? '—'}`,
+          );
+      }),
+  );
+
+  schedule.addCommand(
+    new Command('describe')
+      .description("A schedule's spec, job input, state, recent and next runs")
+      .argument('<name>')
+      .option('--json', 'print JSON', false)
+      .action((name: string, o: { json: boolean }) =>
+        withSchedule(name, async (_client, handle) => {
+          const d = await handle.describe();
+          const memo = ((await d.memo) ?? {}) as ScheduleMemo;
+          const action = d.action.type === 'startWorkflow' ? d.action : null;
+          const view = {
+            name,
+            cron: memo.cron ?? null,
+            timezone: d.spec.timezone ?? 'UTC',
+            paused: d.state.paused,
+            note: d.state.note ?? null,
+            overlap:
+              d.policies.overlap === undefined
+                ? 'SKIP'
+                : (ScheduleOverlapPolicy[d.policies.overlap] ?? String(d.policies.overlap)),
+            taskQueue: action?.taskQueue ?? null,
+            jobInput: action?.args?.[0] ?? null,
+            actionsTaken: d.info.numActionsTaken,
+            recentJobs: d.info.recentActions.map((a) => ({
+              scheduledAt: a.scheduledAt,
+              jobId: a.action.workflow.workflowId,
+            })),
+            nextRuns: d.info.nextActionTimes.slice(0, 5),
+          };
+          if (o.json) return console.log(JSON.stringify(view, null, 2));
+          console.log(
+            `schedule ${name}: "${view.cron}" (${view.timezone}), ${view.paused ? 'paused' : 'active'}, overlap ${view.overlap.toLowerCase()}`,
+          );
+          if (view.note) console.log(`  note: ${view.note}`);
+          console.log(`  job input: ${JSON.stringify(view.jobInput)}`);
+          console.log(`  task queue: ${view.taskQueue}; runs so far: ${view.actionsTaken}`);
+          for (const j of view.recentJobs) console.log(`  ran ${when(j.scheduledAt)}: ${j.jobId}`);
+          console.log(`  next: ${view.nextRuns.map((t) => when(t)).join(', ') || '—'}`);
+        }),
+      ),
+  );
+
+  const simple = (
+    verb: string,
+    description: string,
+    act: (h: ScheduleHandle, note?: string) => Promise<void>,
+    done: string,
+  ) =>
+    new Command(verb)
+      .description(description)
+      .argument('<name>')
+      .option('--note <text>', 'a note recorded with the change')
+      .action((name: string, o: { note?: string }) =>
+        withSchedule(name, async (_client, handle) => {
+          await handle.describe(); // a missing schedule fails here with a clear message
+          await act(handle, o.note);
+          console.log(`schedule ${name} ${done}`);
+        }),
+      );
+  schedule.addCommand(
+    simple(
+      'trigger',
+      'Start a job from the schedule now, even if an earlier one still runs',
+      (h) => h.trigger(),
+      'triggered: a job is starting',
+    ),
+  );
+  schedule.addCommand(simple('pause', 'Pause a schedule', (h, note) => h.pause(note), 'paused'));
+  schedule.addCommand(simple('unpause', 'Resume a paused schedule', (h, note) => h.unpause(note), 'unpaused'));
+  schedule.addCommand(
+    simple('delete', 'Delete a schedule (jobs it started keep running)', (h) => h.delete(), 'deleted'),
+  );
+  return schedule;
+}

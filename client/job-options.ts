@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { parseJobInput, type JobInputRaw } from '../shared/job-input.js';
+import { UserError } from './cli-errors.js';
+import { nonNegative, nonNegativeInt, positiveInt, rate } from './parse-options.js';
+
+/** The flags that shape a job, shared by `run`, `estimate` and `schedule create`. */
+export interface JobFlags {
+  format?: 'auto' | 'batch' | 'lines' | 'csv';
+  prompt?: string;
+  model?: string;
+  maxTokens?: number;
+  system?: string;
+  systemFile?: string;
+  cacheSystem: boolean;
+  column?: string;
+  idColumn?: string;
+  chunkSize?: number;
+  approveAbove?: number;
+  approvalTimeout?: string;
+  onInvalid?: 'reject' | 'skip';
+  maxRounds?: number;
+  pollInitial?: string;
+  pollMax?: string;
+  expiryWarning?: string;
+  outputRatio?: number;
+  webhook?: string;
+  taskQueue: string;
+}
+
+export function addJobOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--format <format>', 'input format: Anthropic batch JSONL, one item per line, or CSV')
+        .choices(['auto', 'batch', 'lines', 'csv'])
+        .default('auto', 'by extension: .csv, .txt → lines, else batch JSONL'),
+    )
+    .option('--prompt <template>', 'lines/CSV: the user message, with {item} and {<csv column>} placeholders')
+    .option(
+      '--model <model>',
+      'model for generated requests, and for batch lines without one (default claude-haiku-4-5)',
+    )
+    .option(
+      '--max-tokens <n>',
+      'max_tokens for generated requests and batch lines without one (default 1024)',
+      positiveInt,
+    )
+    .option('--system <text>', 'system prompt for generated requests and batch lines without one')
+    .option('--system-file <file>', 'read the system prompt from a file')
+    .option('--no-cache-system', 'do not mark the system prompt cacheable')
+    .option('--column <name>', 'CSV: the column {item} stands for (default: the first)')
+    .option('--id-column <name>', 'CSV: a column of custom_ids (default: generated, item-0000001…)')
+    .option('--chunk-size <n>', 'requests per batch (max 100000)', positiveInt)
+    .option('--approve-above <usd>', 'estimates above this many dollars wait for approval (default 10)', nonNegative)
+    .option('--approval-timeout <duration>', 'how long to wait for approval (default 24h)')
+    .addOption(new Option('--on-invalid <mode>', 'reject the job, or skip invalid lines').choices(['reject', 'skip']))
+    .option('--max-rounds <n>', 'retry rounds for expired and retryable requests (default 3)', nonNegativeInt)
+    .option('--poll-initial <duration>', 'first poll interval (default 30s)')
+    .option('--poll-max <duration>', 'longest poll interval (default 10m)')
+    .option('--expiry-warning <duration>', 'warn this long before a batch expires (default 4h)')
+    .option('--output-ratio <r>', 'expected output as a share of max_tokens, for the estimate (default 1)', rate)
+    .option('--webhook <url>', 'POST a warning here before a batch expires (must be allow-listed on the worker)')
+    .option(
+      '--task-queue <queue>',
+      'task queue of the claude-batch workers',
+      process.env.CLAUDE_BATCH_TASK_QUEUE ?? 'claude-batch',
+    );
+}
+
+/** A path typed in a terminal means a file here: made absolute, so the worker (same machine or shared disk) finds it. */
+export function localUri(p: string): string {
+  if (p.startsWith('file://')) return p;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) return p;
+  return path.resolve(p);
+}
+
+export function requireLocalFile(p: string, what: string): string {
+  const uri = localUri(p);
+  const file = uri.startsWith('file://') ? new URL(uri).pathname : uri;
+  if (!existsSync(file)) throw new UserError(`${what} ${p} does not exist`, `check the path (resolved to ${file})`);
+  return uri;
+}
+
+/** The job input the flags describe, checked here so a bad flag never starts a workflow. */
+export function jobInputFromFlags(io: { input: string; output: string }, f: JobFlags): JobInputRaw {
+  const system = f.systemFile ? readSystemFile(f.systemFile) : f.system;
+  const templated =
+    f.prompt !== undefined ||
+    f.model !== undefined ||
+    f.maxTokens !== undefined ||
+    system !== undefined ||
+    f.column !== undefined ||
+    f.idColumn !== undefined;
+  const raw: JobInputRaw = {
+    input: io.input,
+    output: io.output,
+    ...(f.format && f.format !== 'auto' ? { format: f.format } : {}),
+    ...(templated
+      ? {
+          template: {
+            ...(f.prompt !== undefined ? { prompt: f.prompt } : {}),
+            ...(f.model !== undefined ? { model: f.model } : {}),
+            ...(f.maxTokens !== undefined ? { maxTokens: f.maxTokens } : {}),
+            ...(system !== undefined ? { system } : {}),
+            ...(f.cacheSystem === false ? { cacheSystem: false } : {}),
+            ...(f.column !== undefined ? { column: f.column } : {}),
+            ...(f.idColumn !== undefined ? { idColumn: f.idColumn } : {}),
+          },
+        }
+      : {}),
+    ...(f.chunkSize !== undefined ? { chunk: { maxRequests: f.chunkSize } } : {}),
+    ...(f.approveAbove !== undefined || f.approvalTimeout !== undefined
+      ? {
+          approval: {
+            ...(f.approveAbove !== undefined ? { thresholdUsd: f.approveAbove } : {}),
+            ...(f.approvalTimeout !== undefined ? { timeout: f.approvalTimeout } : {}),
+          },
+        }
+      : {}),
+    ...(f.onInvalid ? { onInvalid: f.onInvalid } : {}),
+    ...(f.maxRounds !== undefined ? { retry: { maxRounds: f.maxRounds } } : {}),
+    ...(f.pollInitial !== undefined || f.pollMax !== undefined
+      ? {
+          poll: {
+            ...(f.pollInitial !== undefined ? { initial: f.pollInitial } : {}),
+            ...(f.pollMax !== undefined ? { max: f.pollMax } : {}),
+          },
+        }
+      : {}),
+    ...(f.expiryWarning !== undefined ? { expiryWarning: f.expiryWarning } : {}),
+    ...(f.outputRatio !== undefined ? { estimate: { outputRatio: f.outputRatio } } : {}),
+    ...(f.webhook !== undefined ? { notify: { webhook: f.webhook } } : {}),
+  };
+  const parsed = parseJobInput(raw);
+  if (!parsed.ok)
+    throw new UserError(`invalid job options:\n  ${parsed.problems.join('\n  ')}`, 'see --help for the allowed values');
+  // The workflow gets the input as given (it fills in its own defaults), so the UI shows what the user chose.
+  return raw;
+}
+
+function readSystemFile(file: string): string {
+  if (!existsSync(file)) throw new UserError(`system prompt file ${file} does not exist`);
+  return readFileSync(file, 'utf8').trim();
+}

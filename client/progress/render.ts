@@ -1,0 +1,136 @@
+import type { JobStatusView } from '../../workflows/messages.js';
+import type { ChunkState } from '../../shared/job-state.js';
+import { formatUsd } from '../../shared/money.js';
+
+/** How a job's status is drawn: pure functions of the status view and the time, so tests call them directly. */
+
+export const usd = formatUsd;
+const int = (n: number) => n.toLocaleString('en-US');
+
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, '0')}m`;
+}
+
+export function bar(done: number, total: number, width = 24): string {
+  const filled = total > 0 ? Math.min(width, Math.round((width * done) / total)) : 0;
+  return '█'.repeat(filled) + '░'.repeat(width - filled);
+}
+
+/** Requests of a chunk whose outcome is known. */
+export function chunkDone(c: ChunkState): number {
+  if (c.status === 'done' || c.status === 'failed') return c.ref.requests;
+  if (!c.counts) return 0;
+  return c.ref.requests - c.counts.processing;
+}
+
+const STATUS_WORDS: Record<string, string> = {
+  pending: 'waiting',
+  submitting: 'submitting',
+  in_progress: 'in progress',
+  canceling: 'canceling',
+  fetching: 'fetching results',
+  done: 'done',
+  failed: 'failed',
+};
+
+function chunkLine(c: ChunkState, width: number): string {
+  const done = chunkDone(c);
+  const batch = (c.batchId ?? '').padEnd(width);
+  return `  ${c.ref.id}  ${batch}  ${bar(done, c.ref.requests, 20)}  ${int(done).padStart(7)}/${int(c.ref.requests).padEnd(7)}  ${STATUS_WORDS[c.status] ?? c.status}${c.adopted ? ' (reconciled)' : ''}${c.expiryWarnedAt ? '  ⚠ expiring' : ''}`;
+}
+
+export function outcomesLine(outcomes: Record<string, number>): string {
+  return Object.entries(outcomes)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${k} ${int(n)}`)
+    .join(' · ');
+}
+
+export function estimateLine(v: JobStatusView): string | null {
+  const e = v.estimate;
+  if (!e) return null;
+  const saved = e.standardUsd - e.batchUsd;
+  const how =
+    e.method === 'sample'
+      ? `sampled ${e.sampleSize}, ±${(100 * e.inputErrorBound).toFixed(1)}% input`
+      : 'every request counted';
+  return `estimate ${usd(e.batchUsd)} at batch prices — ${usd(e.standardUsd)} synchronous, saves ${usd(saved)} (${how}; output at ${Math.round(100 * e.outputRatio)}% of max_tokens)`;
+}
+
+/** The earliest `expires_at` among batches still open. */
+export function nextExpiry(v: JobStatusView): number | null {
+  const open = v.chunks.filter((c) => ['submitting', 'in_progress', 'canceling'].includes(c.status) && c.expiresAt);
+  return open.length ? Math.min(...open.map((c) => Date.parse(c.expiresAt!))) : null;
+}
+
+const MAX_CHUNK_LINES = 12;
+
+/** The live frame of a job in a terminal. */
+export function renderFrame(v: JobStatusView, now: number): string {
+  const requests = v.prepared?.requests ?? 0;
+  const current = v.chunks.filter((c) => c.ref.round === v.round);
+  const round0 = v.chunks.filter((c) => c.ref.round === 0);
+  const done = round0.reduce((sum, c) => sum + chunkDone(c), 0);
+  const lines = [
+    `job ${v.jobId}  ·  ${v.phase.replaceAll('_', ' ')}${v.round > 0 ? ` (retry round ${v.round})` : ''}  ·  ${duration(now - v.startedAt)}`,
+    `  ${v.input} → ${v.output}`,
+  ];
+  if (v.prepared)
+    lines.push(
+      `  ${int(requests)} requests in ${round0.length} batch(es)${v.prepared.invalidLines ? `, ${int(v.prepared.invalidLines)} invalid line(s) skipped` : ''}`,
+    );
+  const est = estimateLine(v);
+  if (est) lines.push(`  ${est}`);
+  if (v.approval?.required)
+    lines.push(`  approval: ${v.approval.state.replaceAll('_', ' ')}${v.approval.by ? ` by ${v.approval.by}` : ''}`);
+  if (round0.length > 0)
+    lines.push(`  ${bar(done, requests, 40)}  ${int(done)}/${int(requests)} answered (first round)`);
+  const width = Math.max(0, ...current.map((c) => (c.batchId ?? '').length));
+  for (const c of current.slice(0, MAX_CHUNK_LINES)) lines.push(chunkLine(c, width));
+  if (current.length > MAX_CHUNK_LINES) lines.push(`  … and ${current.length - MAX_CHUNK_LINES} more batches`);
+  const totals = v.totals;
+  if (Object.keys(totals.outcomes).length > 0) lines.push(`  outcomes: ${outcomesLine(totals.outcomes)}`);
+  const tail: string[] = [];
+  if (totals.costUsd > 0) tail.push(`cost so far ${usd(totals.costUsd)}`);
+  if (totals.nextPollAt) tail.push(`next poll in ${duration(totals.nextPollAt - now)}`);
+  const expiry = nextExpiry(v);
+  if (expiry)
+    tail.push(
+      `expires ${new Date(expiry).toISOString().slice(0, 16).replace('T', ' ')} UTC (in ${duration(expiry - now)})`,
+    );
+  if (tail.length > 0) lines.push(`  ${tail.join('  ·  ')}`);
+  if (totals.expiringSoon)
+    lines.push('  ⚠ a batch is close to its 24 h expiry: its unfinished requests will be retried');
+  return lines.join('\n');
+}
+
+/** Plain log lines for what changed between two views (output that is not a terminal, e.g. CI logs). */
+export function describeChanges(prev: JobStatusView | null, next: JobStatusView, now: number): string[] {
+  const out: string[] = [];
+  const at = `[${duration(now - next.startedAt).padStart(7)}]`;
+  if (!prev || prev.phase !== next.phase) {
+    out.push(`${at} ${next.phase.replaceAll('_', ' ')}`);
+    if (next.phase !== 'validating' && next.prepared && !prev?.prepared)
+      out.push(
+        `${at} ${int(next.prepared.requests)} requests in ${next.chunks.filter((c) => c.ref.round === 0).length} batch(es)${next.prepared.invalidLines ? `; ${next.prepared.invalidLines} invalid line(s) skipped` : ''}`,
+      );
+  }
+  if (next.estimate && !prev?.estimate) out.push(`${at} ${estimateLine(next)}`);
+  for (const c of next.chunks) {
+    const before = prev?.chunks.find((p) => p.ref.id === c.ref.id);
+    if (before?.status === c.status && chunkDone(before) === chunkDone(c)) continue;
+    if (!before && c.status === 'pending') continue;
+    const outcome = c.status === 'done' && c.outcome ? ` (${outcomesLine(c.outcome.outcomes)})` : '';
+    const batch = c.batchId ? ` ${c.batchId}` : '';
+    out.push(
+      `${at} ${c.ref.id}${batch} ${STATUS_WORDS[c.status] ?? c.status} ${int(chunkDone(c))}/${int(c.ref.requests)}${outcome}${c.error ? `: ${c.error}` : ''}`,
+    );
+  }
+  if (next.totals.expiringSoon && !prev?.totals.expiringSoon)
+    out.push(`${at} warning: a batch is close to its 24 h expiry`);
+  return out;
+}

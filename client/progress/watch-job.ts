@@ -1,0 +1,143 @@
+import confirm from '@inquirer/confirm';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { createLogUpdate } from 'log-update';
+import type { JobReportSummary } from '../../shared/job-types.js';
+import { approveUpdate, rejectUpdate, type JobStatusView } from '../../workflows/messages.js';
+import { closedOutcome, queryStatus } from '../jobs.js';
+import { describeChanges, estimateLine, outcomesLine, renderFrame, usd } from './render.js';
+
+export interface WatchOptions {
+  /** Approve a job waiting for approval without asking (`--yes`). */
+  autoApprove: boolean;
+  /** Draw a live frame with bars (a terminal) instead of log lines. */
+  tty: boolean;
+  /** Whether a person can answer a prompt (stdin is a terminal). */
+  interactive: boolean;
+  /** Who approves, recorded in the job. */
+  approver: string;
+}
+
+export type WatchEnd =
+  | { kind: 'completed'; report: JobReportSummary; view: JobStatusView | null }
+  | { kind: 'failed'; message: string; view: JobStatusView | null }
+  | { kind: 'detached' };
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    signal.addEventListener('abort', wake, { once: true });
+  });
+
+/**
+ * Follows a job until it closes: a redrawn frame in a terminal, log lines otherwise. Asks for approval when the
+ * job waits for it (or approves at once with `--yes`). Ctrl-C detaches — the job keeps running.
+ */
+export async function watchJob(client: Client, handle: WorkflowHandle, o: WatchOptions): Promise<WatchEnd> {
+  const detach = new AbortController();
+  const onSigint = () => detach.abort();
+  process.on('SIGINT', onSigint);
+  const frame = o.tty ? createLogUpdate(process.stdout) : null;
+  let closed: Awaited<ReturnType<typeof closedOutcome>> | null = null;
+  const closing = closedOutcome(handle).then((c) => (closed = c));
+  closing.catch(() => undefined);
+  let last: JobStatusView | null = null;
+  let askedApproval = false;
+  let waitingForWorker = false;
+  try {
+    while (!detach.signal.aborted && !closed) {
+      const view = await queryStatus(handle, 4000);
+      const now = Date.now();
+      if (!view && !closed) {
+        if (!waitingForWorker) {
+          const line = `waiting for a worker on this job's task queue (start one with \`claude-batch worker\` or \`claude-batch dev\`)…`;
+          if (frame) frame(line);
+          else console.log(line);
+          waitingForWorker = true;
+        }
+      } else if (view) {
+        waitingForWorker = false;
+        if (frame) frame(renderFrame(view, now));
+        else for (const line of describeChanges(last, view, now)) console.log(line);
+        last = view;
+        if (view.phase === 'awaiting_approval' && !askedApproval) {
+          askedApproval = true;
+          frame?.done();
+          await decideApproval(handle, view, o, detach.signal);
+        }
+      }
+      await Promise.race([sleep(o.tty ? 500 : 1000, detach.signal), closing]);
+    }
+    if (detach.signal.aborted && !closed) {
+      frame?.done();
+      return { kind: 'detached' };
+    }
+    const final = await queryStatus(handle, 3000);
+    if (final && frame) frame(renderFrame(final, Date.now()));
+    else if (final) for (const line of describeChanges(last, final, Date.now())) console.log(line);
+    frame?.done();
+    const end = closed!;
+    return end.report
+      ? { kind: 'completed', report: end.report, view: final ?? last }
+      : { kind: 'failed', message: end.failure ?? 'the job did not complete', view: final ?? last };
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+async function decideApproval(handle: WorkflowHandle, view: JobStatusView, o: WatchOptions, signal: AbortSignal) {
+  const threshold = view.approval ? usd(view.approval.thresholdUsd) : 'the threshold';
+  console.log(`This job's ${estimateLine(view) ?? 'estimate'} is above the approval threshold of ${threshold}.`);
+  if (o.autoApprove) {
+    await handle.executeUpdate(approveUpdate, { args: [{ by: o.approver, reason: '--yes' }] });
+    console.log(`approved (--yes) by ${o.approver}`);
+    return;
+  }
+  if (!o.interactive) {
+    console.log(
+      `waiting for approval: run \`claude-batch approve ${handle.workflowId}\` or \`claude-batch reject ${handle.workflowId}\``,
+    );
+    return;
+  }
+  let ok: boolean;
+  try {
+    ok = await confirm({ message: 'Submit it?', default: false }, { signal });
+  } catch (err) {
+    if ((err as Error).name === 'AbortPromptError' || (err as Error).name === 'ExitPromptError') return;
+    throw err;
+  }
+  const update = ok ? approveUpdate : rejectUpdate;
+  await handle.executeUpdate(update, { args: [{ by: o.approver }] });
+  console.log(ok ? 'approved' : 'rejected: nothing will be submitted');
+}
+
+/** The closing lines of a watched job. */
+export function summaryLines(end: WatchEnd, jobId: string): string[] {
+  if (end.kind === 'detached')
+    return [
+      `detached; job ${jobId} keeps running.`,
+      `  reattach: claude-batch watch ${jobId}`,
+      `  status:   claude-batch status ${jobId}`,
+      `  cancel:   claude-batch cancel ${jobId}`,
+    ];
+  if (end.kind === 'failed') {
+    const partial = end.view?.report;
+    return [
+      `job ${jobId} did not complete: ${end.message}`,
+      ...(partial ? [`  what finished is in ${partial.outputUri} (report: ${partial.reportMarkdownUri})`] : []),
+    ];
+  }
+  const r = end.report;
+  const e = end.view?.estimate;
+  return [
+    `job ${jobId} completed: ${r.lines.toLocaleString('en-US')} result lines, one per request`,
+    `  outcomes: ${outcomesLine(r.outcomes)}`,
+    `  cost ${usd(r.costUsd)} at batch prices${e ? ` (estimated ${usd(e.batchUsd)})` : ''}; the same tokens synchronously: ${usd(r.standardUsd)} — saved ${usd(r.standardUsd - r.costUsd)}`,
+    `  results: ${r.outputUri}`,
+    `  report:  ${r.reportMarkdownUri}`,
+  ];
+}
