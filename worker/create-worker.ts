@@ -7,6 +7,9 @@ import { createActivities } from '../activities/index.js';
 import { FileStore } from '../activities/storage.js';
 import type { WorkerConfig } from './config.js';
 
+// For users embedding the worker (`import { createBatchWorker, workerConfigFromEnv } from 'claude-batch/worker'`).
+export { workerConfigFromEnv, WorkerConfigSchema, type WorkerConfig } from './config.js';
+
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 /** Written by `npm run build` (scripts/bundle-workflows.ts). */
 export const workflowBundlePath = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
