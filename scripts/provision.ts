@@ -1,13 +1,15 @@
 /**
  * npm run provision — installs what the tests need on a fresh machine, into git-ignored folders under .cache/:
  * the Temporal CLI (dev server), the time-skipping test server, and a Python venv with the official `anthropic`
- * SDK. Idempotent: what is present is not installed again.
+ * SDK; plus Chromium for the browser test of the Temporal UI (Debian's package, as root). Idempotent: what is
+ * present is not installed again.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../config/load.js';
 import { cacheDir, cliVersion, temporalCli, testServer } from '../client/provision/temporal-binaries.js';
+import { chromium, chromiumVersion } from '../client/provision/chromium.js';
 import { pipInstall, ProvisionError } from '../client/provision/python-venv.js';
 
 const log = (s: string) => console.log(`provision: ${s}`);
@@ -35,6 +37,8 @@ try {
   const ts = testServer({ log });
   log(`Temporal test server: ${ts.path} (${ts.source})`);
   pythonTestVenv();
+  const browser = chromium({ log });
+  log(`Chromium: ${browser.path} (${browser.source}; ${chromiumVersion(browser.path) ?? 'unknown version'})`);
 } catch (err) {
   console.error(err instanceof ProvisionError ? `provision: ${err.message}` : err);
   process.exit(1);

@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -22,6 +23,48 @@ export async function startDevServer(extraArgs: string[] = []): Promise<TestWork
       extraArgs,
     },
   });
+}
+
+/** A free TCP port on 127.0.0.1 (free when asked; the OS may hand it out again before it is bound). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A dev server like `startDevServer`, with its web UI on a free port; resolves once the UI answers. */
+export async function startDevServerWithUi(
+  extraArgs: string[] = [],
+): Promise<{ env: TestWorkflowEnvironment; uiUrl: string }> {
+  const uiPort = await freePort();
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCli({ install: false }).path },
+      searchAttributes: SEARCH_ATTRIBUTES,
+      ip: '127.0.0.1',
+      ui: true,
+      uiPort,
+      // The UI reads whole histories, which the server logs as a warning.
+      log: { format: 'pretty', level: 'error' },
+      extraArgs,
+    },
+  });
+  const uiUrl = `http://127.0.0.1:${uiPort}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const answered = await fetch(`${uiUrl}/api/v1/settings`).then(
+      async (r) => (await r.arrayBuffer(), r.ok),
+      () => false,
+    );
+    if (answered) return { env, uiUrl };
+    if (Date.now() > deadline) {
+      await env.teardown();
+      throw new Error(`the Temporal UI did not answer at ${uiUrl} within 30 s`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 /** The time-skipping test server, with our search attributes registered through its operator service. */
