@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { startEmulator, type RunningEmulator } from '../emulator/server.js';
+import type { EmulatorOptionsInput } from '../emulator/options.js';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes.js';
 import { createBatchWorker } from '../worker/create-worker.js';
 import type { WorkerConfig } from '../worker/config.js';
@@ -17,6 +18,8 @@ export interface DevStackOptions {
   emulatorPort: number;
   /** Virtual seconds per second on the emulator's clock. */
   emulatorTimeScale: number;
+  /** More emulator settings (faults, processing model, counts mode), e.g. for the demo. */
+  emulatorOptions?: Partial<EmulatorOptionsInput>;
   taskQueue: string;
   log: (line: string) => void;
 }
@@ -70,6 +73,7 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
     let emulator: RunningEmulator | null = null;
     if (!realKey) {
       emulator = await startEmulator({
+        ...o.emulatorOptions,
         port: o.emulatorPort,
         dataDir: path.join(o.dataDir, 'emulator'),
         timeScale: o.emulatorTimeScale,

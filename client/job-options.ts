@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parseJobInput, type JobInputRaw } from '../shared/job-input.js';
+import { resolveFormat } from '../shared/request-template.js';
 import { UserError } from './cli-errors.js';
 import { nonNegative, nonNegativeInt, positiveInt, rate } from './parse-options.js';
 
@@ -84,6 +85,18 @@ export function requireLocalFile(p: string, what: string): string {
 
 /** The job input the flags describe, checked here so a bad flag never starts a workflow. */
 export function jobInputFromFlags(io: { input: string; output: string }, f: JobFlags): JobInputRaw {
+  // Flags that only a lines/CSV input reads would be ignored silently otherwise.
+  const format = resolveFormat(f.format ?? 'auto', io.input);
+  if (format === 'batch' && f.prompt !== undefined)
+    throw new UserError(
+      `--prompt applies to lines and CSV input; ${io.input} is read as batch JSONL`,
+      'pass --format lines or --format csv if the input is not Anthropic batch JSONL',
+    );
+  if (format !== 'csv' && (f.column !== undefined || f.idColumn !== undefined))
+    throw new UserError(
+      `--column and --id-column apply to CSV input; ${io.input} is read as ${format === 'lines' ? 'one item per line' : 'batch JSONL'}`,
+      'pass --format csv if the input is CSV',
+    );
   const system = f.systemFile ? readSystemFile(f.systemFile) : f.system;
   const templated =
     f.prompt !== undefined ||

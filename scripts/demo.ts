@@ -1,60 +1,100 @@
 /**
- * npm run demo — until the durable workflow lands, a scripted batch against the embedded emulator through the
- * official SDK: 500 support tickets with a shared cached system prompt, polled to the end, results tallied, and
- * the emulator's bill compared with the synchronous price.
+ * npm run demo — the product end to end on the embedded default: a Temporal dev server (SQLite, web UI), the
+ * emulator of the Message Batches API and a worker, all started here; then 2,000 synthetic support tickets are
+ * classified by a real `batchJob`, through the same code as `claude-batch run`: estimate, approval, chunks submitted
+ * exactly once, live progress, failed requests retried, one result line per ticket and a cost report.
  */
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import Anthropic from '@anthropic-ai/sdk';
-import { loadPriceTable, packageRoot } from '../config/load.js';
-import { startEmulator } from '../emulator/server.js';
-import { costOf } from '../shared/pricing.js';
-import { ticketRequest } from '../examples/support-tickets.js';
+import { parseArgs } from 'node:util';
+import { Runtime } from '@temporalio/worker';
+import { packageRoot } from '../config/load.js';
+import { startDevStack } from '../client/dev-stack.js';
+import { consoleLogger } from '../client/console-logger.js';
+import { freePort } from '../client/ports.js';
+import { runJob } from '../client/commands/run.js';
+import { writeTicketJob } from '../examples/support-tickets.js';
 
-const TICKETS = 500;
+const { values: args } = parseArgs({
+  options: {
+    tickets: { type: 'string', default: '2000' },
+    keep: { type: 'boolean', default: false },
+  },
+});
 
-async function main() {
-  const emulator = await startEmulator({
-    port: 0,
-    dataDir: path.join(packageRoot, '.data', 'demo', `emulator-${Date.now()}`),
-    timeScale: 120,
+async function main(): Promise<number> {
+  const started = Date.now();
+  Runtime.install({ logger: consoleLogger(), shutdownSignals: [] });
+  const dataDir = path.join(packageRoot, '.data', 'demo');
+  const jobs = path.join(dataDir, 'jobs-in-out');
+  // Each demo starts from nothing, so a previous run that was interrupted cannot resume alongside this one.
+  rmSync(dataDir, { recursive: true, force: true });
+  mkdirSync(jobs, { recursive: true });
+
+  console.log(
+    'claude-batch demo: starting the local stack (Temporal dev server + web UI, Batches API emulator, worker)…',
+  );
+  const stack = await startDevStack({
+    dataDir,
+    temporalPort: await freePort(7233),
+    uiPort: await freePort(8233),
+    emulatorPort: await freePort(4010),
+    // Virtual time runs 20x: a 500-request batch takes the emulator's modelled ~70 s, here ~3.5 s.
+    emulatorTimeScale: 20,
+    emulatorOptions: {
+      incrementalCounts: true,
+      // Real life, compressed: a few requests fail with retryable errors (they go into a retry round), and one
+      // create's response is lost on the way back (the job finds the batch instead of paying for it twice).
+      faults: { seed: 7, outcomes: { overloaded_error: 0.02, api_error: 0.005 }, createResponseLost: 1 },
+    },
+    taskQueue: 'claude-batch',
+    log: (line) => console.log(`  ${line}`),
   });
-  console.log(`Emulator of the Message Batches API at ${emulator.url} (virtual time runs 120x)`);
-  const client = new Anthropic({ apiKey: 'sk-ant-demo', baseURL: emulator.url });
+  let code: number;
   try {
-    const batch = await client.messages.batches.create({
-      requests: Array.from({ length: TICKETS }, (_, i) => ticketRequest(i)),
-    });
-    console.log(`Submitted ${batch.id} with ${TICKETS} requests; expires at ${batch.expires_at}`);
-    let current = batch;
-    while (current.processing_status !== 'ended') {
-      await new Promise((r) => setTimeout(r, 250));
-      current = await client.messages.batches.retrieve(batch.id);
-      console.log(`  ${current.processing_status} (virtual ${new Date(emulator.context.clock.now()).toISOString()})`);
-    }
-    const labels: Record<string, number> = {};
-    for await (const line of await client.messages.batches.results(batch.id)) {
-      if (line.result.type !== 'succeeded') continue;
-      const first = line.result.message.content[0];
-      const label = first?.type === 'text' ? first.text : '?';
-      labels[label] = (labels[label] ?? 0) + 1;
-    }
-    const stats = emulator.context.ledger.stats();
-    const prices = loadPriceTable();
-    const standardUsd = Object.entries(stats.billed.batch.tokens).reduce(
-      (sum, [model, tokens]) => sum + (costOf(prices, model, tokens, 'standard') ?? 0),
-      0,
+    console.log(`  Temporal web UI   ${stack.uiUrl}`);
+    console.log(`  Anthropic API     ${stack.anthropicUrl} (emulator)`);
+    const tickets = Number(args.tickets);
+    const input = path.join(jobs, 'tickets.jsonl');
+    await writeTicketJob(input, tickets);
+    console.log(`\nWrote ${tickets} support tickets to classify, sharing one cached system prompt: ${input}`);
+    console.log(
+      `$ claude-batch run ${path.relative(process.cwd(), input)} --out results.jsonl --chunk-size 500 --approve-above 0.5 --yes\n`,
     );
-    console.log(`\nEnded: ${JSON.stringify(current.request_counts)}`);
-    console.log(`Labels: ${JSON.stringify(labels)}`);
-    console.log(`Billed (batch prices, price table of ${prices.asOf}): $${stats.billed.batch.usd.toFixed(4)}`);
-    console.log(`Same tokens at synchronous prices:                 $${standardUsd.toFixed(4)}`);
-    console.log(`Tokens: ${JSON.stringify(stats.billed.batch.tokens)}`);
+    code = await runJob(stack.client, input, {
+      out: path.join(jobs, 'results.jsonl'),
+      yes: true,
+      detach: false,
+      chunkSize: 500,
+      approveAbove: 0.5,
+      pollInitial: '2s',
+      pollMax: '5s',
+      cacheSystem: true,
+      taskQueue: 'claude-batch',
+    });
+    if (code === 0) {
+      console.log('\n' + readFileSync(path.join(jobs, 'results.report.md'), 'utf8'));
+      console.log(`Demo finished in ${Math.round((Date.now() - started) / 1000)} s.`);
+    }
+    if (args.keep) {
+      console.log(`\nThe stack stays up: browse the job in the Temporal web UI at ${stack.uiUrl} — Ctrl-C to stop.`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+    } else {
+      console.log(
+        `Browse the job in the Temporal web UI: \`npm run demo -- --keep\` keeps the stack up (UI at ${stack.uiUrl}),\n` +
+          `or \`npx claude-batch dev --data-dir .data/demo\` reopens this data later.`,
+      );
+    }
   } finally {
-    await emulator.close();
+    await stack.stop();
   }
+  return code;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  },
+);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { toMs } from './duration.js';
 import { describeIssues } from './problems.js';
-import { unknownPlaceholders } from './request-template.js';
+import { resolveFormat, unknownPlaceholders } from './request-template.js';
 
 const duration = (label: string) =>
   z.union([z.string(), z.number()]).refine((v) => toMs(v) > 0, {
@@ -55,7 +55,8 @@ export const JobInputSchema = z
     poll: z
       .object({ initial: duration('poll.initial').default('30s'), max: duration('poll.max').default('10m') })
       .strict()
-      .refine((p) => toMs(p.initial) <= toMs(p.max), { message: 'poll.initial must not exceed poll.max' })
+      // Only when both are durations: an unreadable one has its own message.
+      .refine((p) => !(toMs(p.initial) > toMs(p.max)), { message: 'poll.initial must not exceed poll.max' })
       .default({ initial: '30s', max: '10m' }),
     expiryWarning: duration('expiryWarning').default('4h'),
     retry: z
@@ -76,19 +77,20 @@ export const JobInputSchema = z
         /** Expected output tokens as a share of max_tokens (1 = every answer uses its whole budget: an upper bound). */
         outputRatio: z.number().min(0).max(1).default(1),
         /** Jobs up to this many requests are counted exhaustively; larger ones by a seeded random sample. */
-        exhaustiveMax: z.number().int().min(0).default(2000),
+        exhaustiveMax: z.number().int().min(0).default(500),
         sampleSize: z.number().int().min(10).max(10_000).default(400),
         seed: z.number().int().default(1),
       })
       .strict()
-      .default({ outputRatio: 1, exhaustiveMax: 2000, sampleSize: 400, seed: 1 }),
+      .default({ outputRatio: 1, exhaustiveMax: 500, sampleSize: 400, seed: 1 }),
     notify: z.object({ webhook: z.url().optional() }).strict().default({}),
     /** Activity heartbeat timeout: how fast a dead worker is noticed. */
     heartbeatTimeout: duration('heartbeatTimeout').default('30s'),
   })
   .strict()
   .superRefine((job, ctx) => {
-    if (job.format !== 'lines' || !job.template) return;
+    // By extension too: a .txt input with format "auto" is read as lines.
+    if (resolveFormat(job.format, job.input) !== 'lines' || !job.template) return;
     const unknown = unknownPlaceholders(job.template.prompt, []);
     if (unknown.length > 0)
       ctx.addIssue({

@@ -4,3 +4,9 @@ export function formatUsd(n: number): string {
   if (Math.abs(n) < 0.01) return `$${n.toPrecision(2)}`;
   return `$${n.toFixed(Math.abs(n) < 1 ? 4 : 2)}`;
 }
+
+/** An error bound (a share, 0.0123) as a percentage with enough digits that a small one does not read as zero. */
+export function pctBound(share: number): string {
+  const pct = 100 * share;
+  return pct >= 1 ? pct.toFixed(1) : pct.toPrecision(1);
+}

@@ -1,6 +1,6 @@
 import type { Estimate } from './estimate.js';
 import type { TokenTotals } from './pricing.js';
-import { formatUsd } from './money.js';
+import { formatUsd, pctBound } from './money.js';
 
 export interface JobReport {
   jobId: string;
@@ -30,6 +30,7 @@ export interface JobReport {
 }
 
 const usd = formatUsd;
+const n = (x: number) => x.toLocaleString('en-US');
 const pct = (part: number, whole: number) => (whole > 0 ? `${((100 * part) / whole).toFixed(1)}%` : '—');
 
 /** The report as Markdown, for people. */
@@ -37,13 +38,13 @@ export function reportMarkdown(r: JobReport): string {
   const total = Object.values(r.outcomes).reduce((a, b) => a + b, 0);
   const outcomeRows = Object.entries(r.outcomes)
     .sort((a, b) => b[1] - a[1])
-    .map(([k, n]) => `| ${k} | ${n} | ${pct(n, total)} |`);
+    .map(([k, count]) => `| ${k} | ${n(count)} | ${pct(count, total)} |`);
   const e = r.estimate;
   const lines = [
     `# Batch job ${r.jobId} — ${r.status}`,
     '',
-    `- Input: \`${r.input}\` (${r.requests.inputLines} lines, ${r.requests.submitted} submitted, ${r.requests.invalidLines} invalid)`,
-    `- Output: \`${r.output}\` (${total} lines, one per request)`,
+    `- Input: \`${r.input}\` (${n(r.requests.inputLines)} lines, ${n(r.requests.submitted)} submitted, ${n(r.requests.invalidLines)} invalid)`,
+    `- Output: \`${r.output}\` (${n(total)} lines, one per request)`,
     `- Duration: ${Math.round(r.timing.durationMs / 1000)} s (${r.timing.startedAt} → ${r.timing.finishedAt})`,
     '',
     '## Outcomes',
@@ -58,14 +59,14 @@ export function reportMarkdown(r: JobReport): string {
     `|---|---:|`,
     ...(e
       ? [
-          `| estimate (${e.method}${e.method === 'sample' ? `, n=${e.sampleSize}, ±${(100 * e.inputErrorBound).toFixed(1)}% input` : ''}) | ${usd(e.batchUsd)} |`,
+          `| estimate (${e.method}${e.method === 'sample' ? `, n=${e.sampleSize}, ±${pctBound(e.inputErrorBound)}% input` : ''}) | ${usd(e.batchUsd)} |`,
         ]
       : []),
     `| actual (batch prices) | ${usd(r.actual.costUsd)} |`,
     `| same tokens at synchronous prices | ${usd(r.actual.standardUsd)} |`,
     `| saved | ${usd(r.actual.savingsUsd)} (${pct(r.actual.savingsUsd, r.actual.standardUsd)}) |`,
     '',
-    `Tokens: ${r.actual.tokens.input} input, ${r.actual.tokens.cacheWrite5m + r.actual.tokens.cacheWrite1h} cache writes, ${r.actual.tokens.cacheRead} cache reads, ${r.actual.tokens.output} output. Price table of ${r.priceTable.asOf}.`,
+    `Tokens: ${n(r.actual.tokens.input)} input, ${n(r.actual.tokens.cacheWrite5m + r.actual.tokens.cacheWrite1h)} cache writes, ${n(r.actual.tokens.cacheRead)} cache reads, ${n(r.actual.tokens.output)} output. Price table of ${r.priceTable.asOf}.`,
     '',
     '## Rounds',
     '',
@@ -77,6 +78,7 @@ export function reportMarkdown(r: JobReport): string {
           `| ${round.round} | ${b.batchId ?? '(not submitted)'}${b.adopted ? ' (reconciled)' : ''} | ${b.requests} | ${Object.entries(
             b.outcomes,
           )
+            .sort((x, y) => y[1] - x[1])
             .map(([k, n]) => `${k} ${n}`)
             .join(', ')} | ${usd(b.costUsd)} |`,
       ),

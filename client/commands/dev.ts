@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Runtime } from '@temporalio/worker';
 import { startDevStack } from '../dev-stack.js';
+import { consoleLogger } from '../console-logger.js';
 import { port, positiveNumber } from '../parse-options.js';
 
 export function devCommand(): Command {
@@ -29,7 +30,7 @@ export function devCommand(): Command {
         timeScale: number;
         taskQueue: string;
       }) => {
-        Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+        Runtime.install({ logger: consoleLogger(), shutdownSignals: [] });
         const stack = await startDevStack({
           dataDir: path.resolve(o.dataDir),
           temporalPort: o.temporalPort,

@@ -4,6 +4,7 @@ import { connectClient } from '../connection.js';
 import { addJobOptions, jobInputFromFlags, requireLocalFile, type JobFlags } from '../job-options.js';
 import { failureMessage, hasWorkers } from '../jobs.js';
 import { usd } from '../progress/render.js';
+import { pctBound } from '../../shared/money.js';
 import { UserError } from '../cli-errors.js';
 import { newJobId } from './run.js';
 
@@ -22,7 +23,7 @@ export function estimateLines(r: EstimateJobResult): string[] {
     lines.push(
       `estimate: ${usd(e.batchUsd)} at batch prices; ${usd(e.standardUsd)} at synchronous prices (saves ${usd(e.standardUsd - e.batchUsd)})`,
       `  tokens: ${e.tokens.input.toLocaleString('en-US')} input, ${(e.tokens.cacheWrite5m + e.tokens.cacheWrite1h).toLocaleString('en-US')} cache writes, ${e.tokens.cacheRead.toLocaleString('en-US')} cache reads, ${e.tokens.output.toLocaleString('en-US')} output (at ${Math.round(100 * e.outputRatio)}% of max_tokens)`,
-      `  input tokens ${e.method === 'sample' ? `from a random sample of ${e.sampleSize} requests, ±${(100 * e.inputErrorBound).toFixed(1)}% (95%)` : 'counted for every request'}; price table of ${e.priceTableAsOf}`,
+      `  input tokens ${e.method === 'sample' ? `from a random sample of ${e.sampleSize} requests, ±${pctBound(e.inputErrorBound)}% (95%)` : 'counted for every request'}; price table of ${e.priceTableAsOf}`,
     );
     if (e.unknownModels.length > 0) lines.push(`  not priced (unknown models): ${e.unknownModels.join(', ')}`);
     lines.push(

@@ -159,7 +159,7 @@ export function scheduleCommand(): Command {
             cron: memo.cron ?? null,
             timezone: d.spec.timezone ?? 'UTC',
             paused: d.state.paused,
-            note: d.state.note ?? null,
+            note: d.state.note || null, // the server answers "" for none
             overlap:
               d.policies.overlap === undefined
                 ? 'SKIP'
@@ -211,8 +211,18 @@ export function scheduleCommand(): Command {
       'triggered: a job is starting',
     ),
   );
-  schedule.addCommand(simple('pause', 'Pause a schedule', (h, note) => h.pause(note), 'paused'));
-  schedule.addCommand(simple('unpause', 'Resume a paused schedule', (h, note) => h.unpause(note), 'unpaused'));
+  // Our own default notes: the SDK's ("Paused via TypeScript SDK\"") carry a stray quote into `describe`.
+  schedule.addCommand(
+    simple('pause', 'Pause a schedule', (h, note) => h.pause(note ?? 'paused with claude-batch'), 'paused'),
+  );
+  schedule.addCommand(
+    simple(
+      'unpause',
+      'Resume a paused schedule',
+      (h, note) => h.unpause(note ?? 'unpaused with claude-batch'),
+      'unpaused',
+    ),
+  );
   schedule.addCommand(
     simple('delete', 'Delete a schedule (jobs it started keep running)', (h) => h.delete(), 'deleted'),
   );

@@ -1,6 +1,6 @@
 import type { JobStatusView } from '../../workflows/messages.js';
 import type { ChunkState } from '../../shared/job-state.js';
-import { formatUsd } from '../../shared/money.js';
+import { formatUsd, pctBound } from '../../shared/money.js';
 
 /** How a job's status is drawn: pure functions of the status view and the time, so tests call them directly. */
 
@@ -55,9 +55,7 @@ export function estimateLine(v: JobStatusView): string | null {
   if (!e) return null;
   const saved = e.standardUsd - e.batchUsd;
   const how =
-    e.method === 'sample'
-      ? `sampled ${e.sampleSize}, ±${(100 * e.inputErrorBound).toFixed(1)}% input`
-      : 'every request counted';
+    e.method === 'sample' ? `sampled ${e.sampleSize}, ±${pctBound(e.inputErrorBound)}% input` : 'every request counted';
   return `estimate ${usd(e.batchUsd)} at batch prices — ${usd(e.standardUsd)} synchronous, saves ${usd(saved)} (${how}; output at ${Math.round(100 * e.outputRatio)}% of max_tokens)`;
 }
 
@@ -112,14 +110,6 @@ export function renderFrame(v: JobStatusView, now: number): string {
 export function describeChanges(prev: JobStatusView | null, next: JobStatusView, now: number): string[] {
   const out: string[] = [];
   const at = `[${duration(now - next.startedAt).padStart(7)}]`;
-  if (!prev || prev.phase !== next.phase) {
-    out.push(`${at} ${next.phase.replaceAll('_', ' ')}`);
-    if (next.phase !== 'validating' && next.prepared && !prev?.prepared)
-      out.push(
-        `${at} ${int(next.prepared.requests)} requests in ${next.chunks.filter((c) => c.ref.round === 0).length} batch(es)${next.prepared.invalidLines ? `; ${next.prepared.invalidLines} invalid line(s) skipped` : ''}`,
-      );
-  }
-  if (next.estimate && !prev?.estimate) out.push(`${at} ${estimateLine(next)}`);
   for (const c of next.chunks) {
     const before = prev?.chunks.find((p) => p.ref.id === c.ref.id);
     if (before?.status === c.status && chunkDone(before) === chunkDone(c)) continue;
@@ -132,5 +122,14 @@ export function describeChanges(prev: JobStatusView | null, next: JobStatusView,
   }
   if (next.totals.expiringSoon && !prev?.totals.expiringSoon)
     out.push(`${at} warning: a batch is close to its 24 h expiry`);
+  // After the chunk lines: "finalizing" reads right only once the last chunk is shown done.
+  if (!prev || prev.phase !== next.phase) {
+    out.push(`${at} ${next.phase.replaceAll('_', ' ')}`);
+    if (next.prepared && !prev?.prepared)
+      out.push(
+        `${at} ${int(next.prepared.requests)} requests in ${next.chunks.filter((c) => c.ref.round === 0).length} batch(es)${next.prepared.invalidLines ? `; ${next.prepared.invalidLines} invalid line(s) skipped` : ''}`,
+      );
+  }
+  if (next.estimate && !prev?.estimate) out.push(`${at} ${estimateLine(next)}`);
   return out;
 }
