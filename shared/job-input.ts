@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { toMs } from './duration.js';
 import { describeIssues } from './problems.js';
@@ -108,4 +109,15 @@ export function parseJobInput(raw: unknown): { ok: true; value: JobInput } | { o
   const result = JobInputSchema.safeParse(raw, { reportInput: true });
   if (result.success) return { ok: true, value: result.data };
   return { ok: false, problems: describeIssues(result.error.issues) };
+}
+
+/** For workflows: the input with defaults, or a non-retryable failure that lists every problem. */
+export function jobInputOrFail(raw: unknown): JobInput {
+  const parsed = parseJobInput(raw);
+  if (parsed.ok) return parsed.value;
+  throw ApplicationFailure.nonRetryable(
+    `Invalid job input:\n- ${parsed.problems.join('\n- ')}`,
+    'InvalidJobInput',
+    ...parsed.problems,
+  );
 }

@@ -18,7 +18,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError, type Duration } from '@temporalio/common';
 import type { BatchActivities } from '../activities/index.js';
-import { parseJobInput, type JobInput, type JobInputRaw } from '../shared/job-input.js';
+import { jobInputOrFail, type JobInput, type JobInputRaw } from '../shared/job-input.js';
 import {
   applyProgress,
   chunksToStart,
@@ -50,13 +50,7 @@ export type BatchJobInput = JobInputRaw & { state?: JobState };
  */
 export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   const { state: carried, ...jobInput } = raw ?? ({} as BatchJobInput);
-  const parsed = parseJobInput(jobInput);
-  if (!parsed.ok)
-    throw ApplicationFailure.nonRetryable(
-      `Invalid job input:\n- ${parsed.problems.join('\n- ')}`,
-      'InvalidJobInput',
-      ...parsed.problems,
-    );
+  const parsed = { value: jobInputOrFail(jobInput) };
   const info = workflowInfo();
   const jobId = info.workflowId;
   // Expanded once; continue-as-new carries the expanded URIs, so a job that runs past midnight keeps its files.

@@ -1,6 +1,6 @@
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { BatchActivities } from '../activities/index.js';
-import { parseJobInput, type JobInputRaw } from '../shared/job-input.js';
+import { jobInputOrFail, type JobInputRaw } from '../shared/job-input.js';
 import type { Estimate, PreparedJob } from '../shared/job-types.js';
 import { expandUriTemplate } from '../shared/uri-template.js';
 
@@ -23,14 +23,7 @@ export interface EstimateJobResult {
  * discarded afterwards (the invalid-lines report stays).
  */
 export async function estimateJob(raw: JobInputRaw): Promise<EstimateJobResult> {
-  const parsed = parseJobInput(raw);
-  if (!parsed.ok)
-    throw ApplicationFailure.nonRetryable(
-      `Invalid job input:\n- ${parsed.problems.join('\n- ')}`,
-      'InvalidJobInput',
-      ...parsed.problems,
-    );
-  const job = parsed.value;
+  const job = jobInputOrFail(raw);
   const { workflowId, startTime } = workflowInfo();
   const acts = proxyActivities<BatchActivities>({
     startToCloseTimeout: '2h',

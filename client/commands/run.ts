@@ -8,7 +8,7 @@ import { UserError } from '../cli-errors.js';
 import { connectClient } from '../connection.js';
 import { addJobOptions, jobInputFromFlags, localUri, requireLocalFile, type JobFlags } from '../job-options.js';
 import { hasWorkers } from '../jobs.js';
-import { summaryLines, watchJob, type WatchEnd } from '../progress/watch-job.js';
+import { summaryLines, terminalWatchOptions, watchJob, type WatchEnd } from '../progress/watch-job.js';
 
 export interface RunFlags extends JobFlags {
   out: string;
@@ -61,12 +61,7 @@ export async function runJob(client: Client, inputFile: string, f: RunFlags): Pr
     console.log(`  status: claude-batch status ${workflowId}`);
     return 0;
   }
-  const end = await watchJob(client, handle, {
-    autoApprove: f.yes,
-    tty: Boolean(process.stdout.isTTY && process.stdout.rows),
-    interactive: Boolean(process.stdin.isTTY),
-    approver: approverName(),
-  });
+  const end = await watchJob(client, handle, terminalWatchOptions(f.yes, approverName()));
   for (const line of summaryLines(end, workflowId)) console.log(line);
   return exitCodeOf(end);
 }

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { connectClient } from '../connection.js';
 import { findJob, jobSnapshot, type JobSnapshot } from '../jobs.js';
 import { duration, renderFrame, usd } from '../progress/render.js';
-import { summaryLines, watchJob } from '../progress/watch-job.js';
+import { summaryLines, terminalWatchOptions, watchJob } from '../progress/watch-job.js';
 import { approverName, exitCodeOf } from './run.js';
 
 export function statusLines(s: JobSnapshot, now = Date.now()): string[] {
@@ -49,12 +49,7 @@ export function watchCommand(): Command {
     .action(async (id: string, o: { yes: boolean }) => {
       const client = await connectClient();
       const { handle } = await findJob(client, id);
-      const end = await watchJob(client, handle, {
-        autoApprove: o.yes,
-        tty: Boolean(process.stdout.isTTY && process.stdout.rows),
-        interactive: Boolean(process.stdin.isTTY),
-        approver: approverName(),
-      });
+      const end = await watchJob(client, handle, terminalWatchOptions(o.yes, approverName()));
       for (const line of summaryLines(end, id)) console.log(line);
       process.exitCode = exitCodeOf(end);
       await client.connection.close();

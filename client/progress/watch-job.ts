@@ -17,6 +17,16 @@ export interface WatchOptions {
   approver: string;
 }
 
+/** Options for a person at this process's terminal (or a CI log when stdout is not one). */
+export function terminalWatchOptions(autoApprove: boolean, approver: string): WatchOptions {
+  return {
+    autoApprove,
+    tty: Boolean(process.stdout.isTTY && process.stdout.rows),
+    interactive: Boolean(process.stdin.isTTY),
+    approver,
+  };
+}
+
 export type WatchEnd =
   | { kind: 'completed'; report: JobReportSummary; view: JobStatusView | null }
   | { kind: 'failed'; message: string; view: JobStatusView | null }

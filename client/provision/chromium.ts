@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { lastLine, ProvisionError, type Attempt } from './python-venv.js';
-import type { Binary } from './temporal-binaries.js';
+import { executable, type Binary } from './temporal-binaries.js';
 
 /**
  * Where the headless Chromium for the browser tests (the Temporal UI's Start Workflow form) comes from, in order:
@@ -15,15 +15,6 @@ export interface ChromiumOptions {
   /** Install Debian's package when nothing is found (default true). */
   install?: boolean;
   log?: (line: string) => void;
-}
-
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** `chromium --version` output (e.g. "Chromium 140.0.7339.185 built on Debian 12.12"), or null if it does not run. */

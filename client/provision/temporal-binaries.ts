@@ -31,7 +31,7 @@ export interface Binary {
 export const cacheDir = () => process.env.CLAUDE_BATCH_CACHE_DIR ?? path.join(packageRoot, '.cache');
 const temporalDir = () => path.join(cacheDir(), 'temporal');
 
-function executable(file: string): boolean {
+export function executable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;
