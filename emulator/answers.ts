@@ -135,8 +135,8 @@ const LABEL_LINE =
   /\b(?:one of|labels?|categories|category|classes|class|options|choose from|answer with|sentiment)\b[^:\n]{0,40}:\s*(.+)$/im;
 
 function labelAnswer(prompt: string, lastUser: string): string | null {
-  // The list ends with its sentence: "one of: a, b, c. Context follows" → "a, b, c".
-  const line = LABEL_LINE.exec(prompt)?.[1]?.split(/\.\s/)[0];
+  // The list ends with its sentence or a colon: "one of: a, b, c. Context" or "one of: a, b, c: <item>" → "a, b, c".
+  const line = LABEL_LINE.exec(prompt)?.[1]?.split(/\.\s|:\s/)[0];
   if (!line) return null;
   const labels = line
     .split(/\s*(?:,|\||\/|;|\bor\b)\s*/)

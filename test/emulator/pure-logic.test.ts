@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { answerFor } from '../../emulator/answers.js';
 import { VirtualClock } from '../../emulator/clock.js';
 import { drawOutcome, Outcome, uniform } from '../../emulator/outcomes.js';
 import { completionTime, endOf, finishedBy, planSchedule } from '../../emulator/processing.js';
@@ -134,5 +135,22 @@ describe('pricing', () => {
         cacheRead: 4,
       },
     );
+  });
+});
+
+describe('label answers', () => {
+  const answer = (content: string) => {
+    const block = answerFor({ model: 'claude-haiku-4-5', max_tokens: 16, messages: [{ role: 'user', content }] })
+      .content[0];
+    return block?.type === 'text' ? block.text : null;
+  };
+  it('answers with one of the labels when the list ends with a full stop or a colon before the item', () => {
+    const labels = ['positive', 'negative', 'neutral'];
+    for (const item of ['great product, love it', 'broke after a day. Never again', 'meh: it is fine'])
+      for (const prompt of [
+        `Classify the sentiment. Answer with one of: positive, negative, neutral. Review: ${item}`,
+        `Sentiment, answer with one of: positive, negative, neutral: ${item}`,
+      ])
+        assert.ok(labels.includes(answer(prompt) ?? ''), `${prompt} → ${answer(prompt)}`);
   });
 });

@@ -34,8 +34,9 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   running.add(child);
+  // 'close', not 'exit': only then has all of the child's output been read (under load, 'exit' comes first).
   const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       running.delete(child);
       resolve(code);
     }),
@@ -65,10 +66,10 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
         const cleanup = () => {
           clearTimeout(timer);
           listeners.delete(check);
-          child.off('exit', onExit);
+          child.off('close', onExit);
         };
         listeners.add(check);
-        child.once('exit', onExit);
+        child.once('close', onExit);
         check();
       });
     },
