@@ -1,39 +1,40 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { approveCommand, rejectCommand } from './commands/approval.js';
-import { cancelCommand } from './commands/cancel.js';
-import { devCommand } from './commands/dev.js';
-import { doctorCommand } from './commands/doctor.js';
-import { emulatorCommand } from './commands/emulator.js';
-import { estimateCommand } from './commands/estimate.js';
-import { listCommand } from './commands/list.js';
-import { resultsCommand } from './commands/results.js';
-import { runCommand } from './commands/run.js';
-import { scheduleCommand } from './commands/schedule.js';
-import { statusCommand, watchCommand } from './commands/status.js';
-import { workerCommand } from './commands/worker.js';
 import { reportError } from './cli-errors.js';
+
+/**
+ * Each command's module is loaded only when it runs (Temporal's client and worker, the emulator and the SDKs take
+ * a second or more to load): `claude-batch status` loads the status command only. The overview (`--help`, no or an
+ * unknown command) loads them all, in this order.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./commands/run.js')).runCommand(),
+  estimate: async () => (await import('./commands/estimate.js')).estimateCommand(),
+  status: async () => (await import('./commands/status.js')).statusCommand(),
+  watch: async () => (await import('./commands/status.js')).watchCommand(),
+  approve: async () => (await import('./commands/approval.js')).approveCommand(),
+  reject: async () => (await import('./commands/approval.js')).rejectCommand(),
+  cancel: async () => (await import('./commands/cancel.js')).cancelCommand(),
+  results: async () => (await import('./commands/results.js')).resultsCommand(),
+  list: async () => (await import('./commands/list.js')).listCommand(),
+  schedule: async () => (await import('./commands/schedule.js')).scheduleCommand(),
+  dev: async () => (await import('./commands/dev.js')).devCommand(),
+  worker: async () => (await import('./commands/worker.js')).workerCommand(),
+  doctor: async () => (await import('./commands/doctor.js')).doctorCommand(),
+  emulator: async () => (await import('./commands/emulator.js')).emulatorCommand(),
+};
 
 const program = new Command('claude-batch')
   .description('Run large Claude jobs through the Message Batches API as durable Temporal workflows')
-  .showHelpAfterError('(run with --help for usage)')
-  .addCommand(runCommand())
-  .addCommand(estimateCommand())
-  .addCommand(statusCommand())
-  .addCommand(watchCommand())
-  .addCommand(approveCommand())
-  .addCommand(rejectCommand())
-  .addCommand(cancelCommand())
-  .addCommand(resultsCommand())
-  .addCommand(listCommand())
-  .addCommand(scheduleCommand())
-  .addCommand(devCommand())
-  .addCommand(workerCommand())
-  .addCommand(doctorCommand())
-  .addCommand(emulatorCommand());
+  .showHelpAfterError('(run with --help for usage)');
 
+const invoked = process.argv[2];
+const names = invoked && Object.hasOwn(COMMANDS, invoked) ? [invoked] : Object.keys(COMMANDS);
+for (const command of await Promise.all(names.map((name) => COMMANDS[name]!()))) program.addCommand(command);
+
+// Usage mistakes exit 2, like every other user mistake (commander's own default is 1); help exits 0.
 for (const cmd of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)])
-  cmd.showHelpAfterError('(run with --help for usage)');
+  cmd.showHelpAfterError('(run with --help for usage)').exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.exitCode = reportError(err);

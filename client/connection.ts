@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import { UserError } from './cli-errors.js';
 
 /**
@@ -39,7 +39,8 @@ export async function connectNative(): Promise<{ connection: NativeConnection; n
   const { connectionOptions, namespace } = temporalSettings();
   try {
     return {
-      connection: await NativeConnection.connect(connectionOptions),
+      // Loaded here, not at the top: only `worker` needs it, and it takes most of a second to load.
+      connection: await (await import('@temporalio/worker')).NativeConnection.connect(connectionOptions),
       namespace,
       address: connectionOptions.address,
     };

@@ -2,9 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parseJobInput, type JobInputRaw } from '../shared/job-input.js';
+import { toMs } from '../shared/duration.js';
 import { resolveFormat } from '../shared/request-template.js';
 import { UserError } from './cli-errors.js';
 import { nonNegative, nonNegativeInt, positiveInt, rate } from './parse-options.js';
+
+const DEFAULT_POLL_INITIAL = '30s';
 
 /** The flags that shape a job, shared by `run`, `estimate` and `schedule create`. */
 export interface JobFlags {
@@ -136,7 +139,12 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
     ...(f.pollInitial !== undefined || f.pollMax !== undefined
       ? {
           poll: {
-            ...(f.pollInitial !== undefined ? { initial: f.pollInitial } : {}),
+            // A --poll-max below the default first interval means "poll at most this often" from the start.
+            ...(f.pollInitial !== undefined
+              ? { initial: f.pollInitial }
+              : f.pollMax !== undefined && toMs(f.pollMax) > 0 && toMs(f.pollMax) < toMs(DEFAULT_POLL_INITIAL)
+                ? { initial: f.pollMax }
+                : {}),
             ...(f.pollMax !== undefined ? { max: f.pollMax } : {}),
           },
         }

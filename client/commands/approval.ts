@@ -19,8 +19,9 @@ function approvalCommand(name: 'approve' | 'reject'): Command {
     .action(async (id: string, o: { by: string; reason?: string }) => {
       const client = await connectClient();
       const { handle, description } = await findJob(client, id);
+      const seeStatus = `\`claude-batch status ${id}\` shows its phase and approval`;
       if (description.status.name !== 'RUNNING')
-        throw new UserError(`job ${id} has already ended (${description.status.name.toLowerCase()})`);
+        throw new UserError(`job ${id} has already ended (${description.status.name.toLowerCase()})`, seeStatus);
       try {
         const approval = await handle.executeUpdate(name === 'approve' ? approveUpdate : rejectUpdate, {
           args: [{ by: o.by, ...(o.reason ? { reason: o.reason } : {}) }],
@@ -28,7 +29,7 @@ function approvalCommand(name: 'approve' | 'reject'): Command {
         console.log(`job ${id}: ${approval.state} by ${approval.by ?? o.by}`);
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError)
-          throw new UserError(`cannot ${name} job ${id}: ${failureMessage(err)}`);
+          throw new UserError(`cannot ${name} job ${id}: ${failureMessage(err)}`, seeStatus);
         throw err;
       }
       await client.connection.close();

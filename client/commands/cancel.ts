@@ -14,7 +14,10 @@ export function cancelCommand(): Command {
       const client = await connectClient();
       const { handle, description } = await findJob(client, id);
       if (description.status.name !== 'RUNNING')
-        throw new UserError(`job ${id} has already ended (${description.status.name.toLowerCase()})`);
+        throw new UserError(
+          `job ${id} has already ended (${description.status.name.toLowerCase()})`,
+          `\`claude-batch status ${id}\` shows how it ended`,
+        );
       await handle.cancel();
       console.log(`cancel requested for job ${id}: open batches are being canceled, finished results kept.`);
       if (o.wait) {

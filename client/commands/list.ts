@@ -15,6 +15,15 @@ export interface JobRow {
   output: string | null;
 }
 
+const ENDED_PHASES = ['completed', 'failed', 'rejected', 'canceled'];
+
+/** The job's own word for how it stands (rejected, canceled…), unless Temporal knows better (e.g. terminated). */
+export function shownStatus(execution: string, phase: string | undefined): string {
+  if (execution === 'RUNNING') return phase ?? 'running';
+  if (phase && ENDED_PHASES.includes(phase)) return phase;
+  return execution.toLowerCase();
+}
+
 const money = (n: number | null | undefined) => (n == null ? '—' : usd(n));
 
 export function listCommand(): Command {
@@ -33,7 +42,7 @@ export function listCommand(): Command {
         const execution = wf.status.name;
         rows.push({
           id: wf.workflowId,
-          status: execution === 'RUNNING' ? (memo.phase ?? 'running') : execution.toLowerCase(),
+          status: shownStatus(execution, memo.phase),
           started: wf.startTime.toISOString().slice(0, 19).replace('T', ' '),
           requests: memo.requests ?? null,
           estimateUsd: memo.estimateUsd ?? null,

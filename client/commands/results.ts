@@ -24,7 +24,10 @@ export function resultsCommand(): Command {
             `job ${id} is still ${s.view?.phase?.replaceAll('_', ' ') ?? s.memo.phase ?? 'running'}; its results are written when it ends`,
             `follow it with \`claude-batch watch ${id}\``,
           );
-        throw new UserError(`job ${id} ended without results (${s.failure ?? s.execution.toLowerCase()})`);
+        throw new UserError(
+          `job ${id} ended without results (${s.failure ?? s.execution.toLowerCase()})`,
+          `\`claude-batch status ${id}\` shows how far it got`,
+        );
       }
       const source = pathOf(s.report.outputUri);
       if (!existsSync(source))

@@ -95,7 +95,8 @@ function createCommand(): Command {
       } catch (err) {
         if (err instanceof ScheduleAlreadyRunning)
           throw new UserError(`a schedule named '${name}' already exists`, 'delete it first, or choose another name');
-        if ((err as { code?: number }).code === 3)
+        // The SDK turns the server's "Invalid schedule spec" (INVALID_ARGUMENT) into a TypeError.
+        if (err instanceof TypeError || (err as { code?: number }).code === 3)
           throw new UserError(
             `the server refused the schedule: ${(err as Error).message}`,
             'check --cron (five fields: minute hour day month weekday)',
@@ -191,18 +192,18 @@ export function scheduleCommand(): Command {
     description: string,
     act: (h: ScheduleHandle, note?: string) => Promise<void>,
     done: string,
-  ) =>
-    new Command(verb)
-      .description(description)
-      .argument('<name>')
-      .option('--note <text>', 'a note recorded with the change')
-      .action((name: string, o: { note?: string }) =>
-        withSchedule(name, async (_client, handle) => {
-          await handle.describe(); // a missing schedule fails here with a clear message
-          await act(handle, o.note);
-          console.log(`schedule ${name} ${done}`);
-        }),
-      );
+    takesNote = false,
+  ) => {
+    const cmd = new Command(verb).description(description).argument('<name>');
+    if (takesNote) cmd.option('--note <text>', 'a note recorded with the change');
+    return cmd.action((name: string, o: { note?: string }) =>
+      withSchedule(name, async (_client, handle) => {
+        await handle.describe(); // a missing schedule fails here with a clear message
+        await act(handle, o.note);
+        console.log(`schedule ${name} ${done}`);
+      }),
+    );
+  };
   schedule.addCommand(
     simple(
       'trigger',
@@ -213,7 +214,7 @@ export function scheduleCommand(): Command {
   );
   // Our own default notes: the SDK's ("Paused via TypeScript SDK\"") carry a stray quote into `describe`.
   schedule.addCommand(
-    simple('pause', 'Pause a schedule', (h, note) => h.pause(note ?? 'paused with claude-batch'), 'paused'),
+    simple('pause', 'Pause a schedule', (h, note) => h.pause(note ?? 'paused with claude-batch'), 'paused', true),
   );
   schedule.addCommand(
     simple(
@@ -221,6 +222,7 @@ export function scheduleCommand(): Command {
       'Resume a paused schedule',
       (h, note) => h.unpause(note ?? 'unpaused with claude-batch'),
       'unpaused',
+      true,
     ),
   );
   schedule.addCommand(

@@ -37,10 +37,13 @@ const STATUS_WORDS: Record<string, string> = {
   failed: 'failed',
 };
 
-function chunkLine(c: ChunkState, width: number): string {
+const ENDED_PHASES = ['completed', 'failed', 'rejected', 'canceled'];
+
+function chunkLine(c: ChunkState, width: number, phase: string): string {
   const done = chunkDone(c);
+  const word = c.status === 'pending' && ENDED_PHASES.includes(phase) ? 'not submitted' : STATUS_WORDS[c.status];
   const batch = (c.batchId ?? '').padEnd(width);
-  return `  ${c.ref.id}  ${batch}  ${bar(done, c.ref.requests, 20)}  ${int(done).padStart(7)}/${int(c.ref.requests).padEnd(7)}  ${STATUS_WORDS[c.status] ?? c.status}${c.adopted ? ' (reconciled)' : ''}${c.expiryWarnedAt ? '  ⚠ expiring' : ''}`;
+  return `  ${c.ref.id}  ${batch}  ${bar(done, c.ref.requests, 20)}  ${int(done).padStart(7)}/${int(c.ref.requests).padEnd(7)}  ${word ?? c.status}${c.adopted ? ' (reconciled)' : ''}${c.expiryWarnedAt ? '  ⚠ expiring' : ''}`;
 }
 
 export function outcomesLine(outcomes: Record<string, number>): string {
@@ -88,7 +91,7 @@ export function renderFrame(v: JobStatusView, now: number): string {
   if (round0.length > 0)
     lines.push(`  ${bar(done, requests, 40)}  ${int(done)}/${int(requests)} answered (first round)`);
   const width = Math.max(0, ...current.map((c) => (c.batchId ?? '').length));
-  for (const c of current.slice(0, MAX_CHUNK_LINES)) lines.push(chunkLine(c, width));
+  for (const c of current.slice(0, MAX_CHUNK_LINES)) lines.push(chunkLine(c, width, v.phase));
   if (current.length > MAX_CHUNK_LINES) lines.push(`  … and ${current.length - MAX_CHUNK_LINES} more batches`);
   const totals = v.totals;
   if (Object.keys(totals.outcomes).length > 0) lines.push(`  outcomes: ${outcomesLine(totals.outcomes)}`);

@@ -64,7 +64,7 @@ export async function watchJob(client: Client, handle: WorkflowHandle, o: WatchO
       const now = Date.now();
       if (!view && !closed) {
         if (!waitingForWorker) {
-          const line = `waiting for a worker on this job's task queue (start one with \`claude-batch worker\` or \`claude-batch dev\`)…`;
+          const line = `no answer from the job yet: is a worker running on its task queue? (\`claude-batch worker\`, or \`claude-batch dev\` for the whole stack)…`;
           if (frame) frame(line);
           else console.log(line);
           waitingForWorker = true;
