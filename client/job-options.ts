@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { parseJobInput, type JobInputRaw } from '../shared/job-input.js';
 import { toMs } from '../shared/duration.js';
+import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
 import { resolveFormat } from '../shared/request-template.js';
 import { UserError } from './cli-errors.js';
 import { nonNegative, nonNegativeInt, positiveInt, rate } from './parse-options.js';
@@ -68,7 +69,7 @@ export function addJobOptions(cmd: Command): Command {
     .option(
       '--task-queue <queue>',
       'task queue of the claude-batch workers',
-      process.env.CLAUDE_BATCH_TASK_QUEUE ?? 'claude-batch',
+      process.env.CLAUDE_BATCH_TASK_QUEUE || DEFAULT_TASK_QUEUE,
     );
 }
 

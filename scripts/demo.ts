@@ -14,6 +14,7 @@ import { consoleLogger } from '../client/console-logger.js';
 import { freePort } from '../client/ports.js';
 import { runJob } from '../client/commands/run.js';
 import { writeTicketJob } from '../examples/support-tickets.js';
+import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,7 +48,7 @@ async function main(): Promise<number> {
       // create's response is lost on the way back (the job finds the batch instead of paying for it twice).
       faults: { seed: 7, outcomes: { overloaded_error: 0.02, api_error: 0.005 }, createResponseLost: 1 },
     },
-    taskQueue: 'claude-batch',
+    taskQueue: DEFAULT_TASK_QUEUE,
     log: (line) => console.log(`  ${line}`),
   });
   let code: number;
@@ -70,7 +71,7 @@ async function main(): Promise<number> {
       pollInitial: '2s',
       pollMax: '5s',
       cacheSystem: true,
-      taskQueue: 'claude-batch',
+      taskQueue: DEFAULT_TASK_QUEUE,
     });
     if (code === 0) {
       console.log('\n' + readFileSync(path.join(jobs, 'results.report.md'), 'utf8'));

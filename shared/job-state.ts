@@ -78,6 +78,9 @@ export function initialState(startedAt: number): JobState {
   };
 }
 
+/** Phases a job does not leave. */
+export const ENDED_PHASES: readonly string[] = ['completed', 'failed', 'rejected', 'canceled'] satisfies JobPhase[];
+
 const IN_QUEUE: ChunkStatus[] = ['submitting', 'in_progress', 'canceling'];
 const ACTIVE: ChunkStatus[] = [...IN_QUEUE, 'fetching'];
 export const isActive = (c: ChunkState) => ACTIVE.includes(c.status);

@@ -1,13 +1,13 @@
-import type { JobState } from './job-state.js';
-import { summarize } from './job-state.js';
+import type { JobState, summarize } from './job-state.js';
+
+type Totals = ReturnType<typeof summarize>;
 import type { PreparedJob } from './job-types.js';
 import { formatUsd } from './money.js';
 
 const usd = formatUsd;
 
 /** The memo: what the Temporal UI and `claude-batch list` show of a job without asking a worker. */
-export function jobMemo(state: JobState, io: { input: string; output: string }) {
-  const totals = summarize(state);
+export function jobMemo(state: JobState, totals: Totals, io: { input: string; output: string }) {
   return {
     phase: state.phase,
     input: io.input,
@@ -20,8 +20,7 @@ export function jobMemo(state: JobState, io: { input: string; output: string }) 
 }
 
 /** The UI's "current details" of a job, in Markdown: phase, size, estimate, chunk progress, outcomes, cost. */
-export function jobDetails(state: JobState, io: { input: string; output: string }): string {
-  const totals = summarize(state);
+export function jobDetails(state: JobState, totals: Totals, io: { input: string; output: string }): string {
   const done = state.chunks.filter((c) => c.status === 'done').length;
   const e = state.estimate;
   const lines = [

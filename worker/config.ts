@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
 
 /**
  * Worker settings, from the environment only. The Anthropic API key lives here and nowhere else: not in workflow
@@ -8,7 +9,7 @@ import { z } from 'zod';
 export const WorkerConfigSchema = z.object({
   anthropicApiKey: z.string().min(1, 'ANTHROPIC_API_KEY is not set: the worker needs it to call the Anthropic API'),
   anthropicBaseUrl: z.url().optional(),
-  taskQueue: z.string().min(1).default('claude-batch'),
+  taskQueue: z.string().min(1).default(DEFAULT_TASK_QUEUE),
   dataDir: z.string().min(1),
   allowedRoots: z.array(z.string()),
   webhookAllowlist: z.array(z.string()),

@@ -50,17 +50,17 @@ export type BatchJobInput = JobInputRaw & { state?: JobState };
  */
 export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   const { state: carried, ...jobInput } = raw ?? ({} as BatchJobInput);
-  const parsed = { value: jobInputOrFail(jobInput) };
+  const given = jobInputOrFail(jobInput);
   const info = workflowInfo();
   const jobId = info.workflowId;
   // Expanded once; continue-as-new carries the expanded URIs, so a job that runs past midnight keeps its files.
   const expand = (uri: string) => expandUriTemplate(uri, info.startTime, jobId);
   const expanded = () => ({
-    input: expand(parsed.value.input),
-    output: expand(parsed.value.output),
-    ...(parsed.value.report ? { report: expand(parsed.value.report) } : {}),
+    input: expand(given.input),
+    output: expand(given.output),
+    ...(given.report ? { report: expand(given.report) } : {}),
   });
-  const input: JobInput = { ...parsed.value, ...expanded() };
+  const input: JobInput = { ...given, ...expanded() };
   const state: JobState = carried ?? initialState(info.startTime.getTime());
   const acts = proxyActivities<BatchActivities>({
     startToCloseTimeout: '6h',
@@ -71,8 +71,9 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   let published = '';
 
   const publish = () => {
-    setCurrentDetails(jobDetails(state, input));
-    const memo = jobMemo(state, input);
+    const totals = summarize(state);
+    setCurrentDetails(jobDetails(state, totals, input));
+    const memo = jobMemo(state, totals, input);
     const view = JSON.stringify(memo);
     if (view === published) return;
     published = view;

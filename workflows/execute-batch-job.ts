@@ -3,8 +3,9 @@ import type { JobInputRaw } from '../shared/job-input.js';
 import type { JobReportSummary } from '../shared/job-types.js';
 import type { batchJob } from './batch-job.js';
 
-/** The task queue the `claude-batch` worker serves unless `CLAUDE_BATCH_TASK_QUEUE` says otherwise. */
-export const DEFAULT_TASK_QUEUE = 'claude-batch';
+import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
+
+export { DEFAULT_TASK_QUEUE };
 /** The workflow type of a job, as registered by the `claude-batch` worker. */
 export const BATCH_JOB_WORKFLOW_TYPE = 'batchJob';
 

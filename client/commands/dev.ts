@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { Runtime } from '@temporalio/worker';
 import { startDevStack } from '../dev-stack.js';
 import { consoleLogger } from '../console-logger.js';
+import { DEFAULT_TASK_QUEUE } from '../../shared/task-queue.js';
 import { port, positiveNumber } from '../parse-options.js';
 
 export function devCommand(): Command {
@@ -20,7 +21,11 @@ export function devCommand(): Command {
       positiveNumber,
       60,
     )
-    .option('--task-queue <name>', 'task queue of the worker', process.env.CLAUDE_BATCH_TASK_QUEUE ?? 'claude-batch')
+    .option(
+      '--task-queue <name>',
+      'task queue of the worker',
+      process.env.CLAUDE_BATCH_TASK_QUEUE || DEFAULT_TASK_QUEUE,
+    )
     .action(
       async (o: {
         dataDir: string;

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import Table from 'cli-table3';
 import type { JobMemo } from '../jobs.js';
+import { ENDED_PHASES } from '../../shared/job-state.js';
 import { connectClient } from '../connection.js';
 import { usd } from '../progress/render.js';
 import { nonNegativeInt } from '../parse-options.js';
@@ -14,8 +15,6 @@ export interface JobRow {
   costUsd: number | null;
   output: string | null;
 }
-
-const ENDED_PHASES = ['completed', 'failed', 'rejected', 'canceled'];
 
 /** The job's own word for how it stands (rejected, canceled…), unless Temporal knows better (e.g. terminated). */
 export function shownStatus(execution: string, phase: string | undefined): string {

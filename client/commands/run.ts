@@ -88,8 +88,7 @@ export function runCommand(): Command {
       .option('--detach', 'print the job id and return at once', false),
   ).action(async (inputFile: string, f: RunFlags) => {
     const client = await connectClient();
-    const code = await runJob(client, inputFile, f);
-    // Exit now: a detached watch leaves a long-poll for the job's result open, which would hold the process ~20 s.
-    process.exit(code);
+    process.exitCode = await runJob(client, inputFile, f);
+    await client.connection.close();
   });
 }

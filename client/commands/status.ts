@@ -51,7 +51,7 @@ export function watchCommand(): Command {
       const { handle } = await findJob(client, id);
       const end = await watchJob(client, handle, terminalWatchOptions(o.yes, approverName()));
       for (const line of summaryLines(end, id)) console.log(line);
-      // Exit now: a detached watch leaves a long-poll for the job's result open.
-      process.exit(exitCodeOf(end));
+      process.exitCode = exitCodeOf(end);
+      await client.connection.close();
     });
 }

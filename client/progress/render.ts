@@ -1,5 +1,5 @@
 import type { JobStatusView } from '../../workflows/messages.js';
-import type { ChunkState } from '../../shared/job-state.js';
+import { ENDED_PHASES, type ChunkState } from '../../shared/job-state.js';
 import { formatUsd, pctBound } from '../../shared/money.js';
 
 /** How a job's status is drawn: pure functions of the status view and the time, so tests call them directly. */
@@ -36,8 +36,6 @@ const STATUS_WORDS: Record<string, string> = {
   done: 'done',
   failed: 'failed',
 };
-
-const ENDED_PHASES = ['completed', 'failed', 'rejected', 'canceled'];
 
 function chunkLine(c: ChunkState, width: number, phase: string): string {
   const done = chunkDone(c);

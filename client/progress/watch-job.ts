@@ -53,7 +53,8 @@ export async function watchJob(client: Client, handle: WorkflowHandle, o: WatchO
   process.on('SIGINT', onSigint);
   const frame = o.tty ? createLogUpdate(process.stdout) : null;
   let closed: Awaited<ReturnType<typeof closedOutcome>> | null = null;
-  const closing = closedOutcome(handle).then((c) => (closed = c));
+  // The result long-poll is tied to the detach signal, so a detached watch leaves no call open behind it.
+  const closing = client.withAbortSignal(detach.signal, () => closedOutcome(handle)).then((c) => (closed = c));
   closing.catch(() => undefined);
   let last: JobStatusView | null = null;
   let askedApproval = false;
