@@ -4,7 +4,6 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { formatUsd } from '../../shared/money.js';
 import { statusQuery, type JobStatusView } from '../../workflows/messages.js';
 import type { WorkerConfig } from '../../worker/config.js';
@@ -21,7 +20,7 @@ import {
   writeJobInput,
 } from '../helpers/jobs.js';
 import { runCli, spawnCli } from '../helpers/processes.js';
-import { startDevServer, startTestWorker, testWorkerConfig } from '../helpers/temporal.js';
+import { startDevServer, cliEnvFor, runTestWorker, testWorkerConfig } from '../helpers/temporal.js';
 
 /** Runs finish in seconds: the emulator answers at once, and the job polls after 1 s. */
 const FAST = ['--poll-initial', '1s', '--poll-max', '2s'];
@@ -85,8 +84,7 @@ describe(
     let slowEm: EmulatorHarness;
     let config: WorkerConfig;
     let slowConfig: WorkerConfig;
-    let workers: Worker[] = [];
-    let running: Promise<unknown>;
+    let workers: { stop(): Promise<void> }[] = [];
     const dir = jobDir();
     let cliEnv: NodeJS.ProcessEnv;
     const cli = (args: string[], extra: NodeJS.ProcessEnv = {}) => cliRun(args, { ...cliEnv, ...extra });
@@ -99,19 +97,15 @@ describe(
       ]);
       config = testWorkerConfig(em.url, { allowedRoots: [dir] });
       slowConfig = testWorkerConfig(slowEm.url, { allowedRoots: [dir] });
-      workers = await Promise.all([startTestWorker(env, config), startTestWorker(env, slowConfig)]);
-      running = Promise.all(workers.map((w) => w.run()));
+      workers = await Promise.all([runTestWorker(env, config), runTestWorker(env, slowConfig)]);
       cliEnv = {
-        TEMPORAL_ADDRESS: env.address,
-        TEMPORAL_NAMESPACE: 'default',
-        CLAUDE_BATCH_TASK_QUEUE: config.taskQueue,
+        ...cliEnvFor(env, config.taskQueue),
         // The CLI never needs an API key; make sure it does not find one.
         ANTHROPIC_API_KEY: '',
       };
     });
     after(async () => {
-      for (const w of workers) w.shutdown();
-      await running;
+      await Promise.all(workers.map((w) => w.stop()));
       await Promise.all([em?.close(), slowEm?.close()]);
       await env?.teardown();
     });

@@ -1,22 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { freePort } from '../../client/ports.js';
 import { runCli, spawnCli } from '../helpers/processes.js';
 import { shortRequest } from '../helpers/jobs.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('claude-batch dev, worker and doctor', () => {
   it('dev starts the dev server with its UI, the emulator and a worker; doctor sees them; Ctrl-C stops it all', async () => {

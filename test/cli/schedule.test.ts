@@ -4,12 +4,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { WorkerConfig } from '../../worker/config.js';
 import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
 import { runCli } from '../helpers/processes.js';
-import { startDevServer, startTestWorker, testWorkerConfig } from '../helpers/temporal.js';
+import { startDevServer, cliEnvFor, runTestWorker, testWorkerConfig } from '../helpers/temporal.js';
 
 interface ScheduleView {
   name: string;
@@ -29,8 +28,7 @@ describe('claude-batch schedule (the real binary against a dev server)', { concu
   let env: TestWorkflowEnvironment;
   let em: EmulatorHarness;
   let config: WorkerConfig;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: { stop(): Promise<void> } | undefined;
   let cliEnv: NodeJS.ProcessEnv;
   const dir = jobDir();
 
@@ -40,17 +38,11 @@ describe('claude-batch schedule (the real binary against a dev server)', { concu
       startTestEmulator({ processing: { baseLatencyMs: 0, perRequestMs: 0, spread: 0, cancelLatencyMs: 0 } }),
     ]);
     config = testWorkerConfig(em.url, { allowedRoots: [dir] });
-    worker = await startTestWorker(env, config);
-    running = worker.run();
-    cliEnv = {
-      TEMPORAL_ADDRESS: env.address,
-      TEMPORAL_NAMESPACE: 'default',
-      CLAUDE_BATCH_TASK_QUEUE: config.taskQueue,
-    };
+    worker = await runTestWorker(env, config);
+    cliEnv = cliEnvFor(env, config.taskQueue);
   });
   after(async () => {
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await em?.close();
     await env?.teardown();
   });

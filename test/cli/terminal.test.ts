@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 import { jobDir, writeJobInput } from '../helpers/jobs.js';
 import { CLI, spawnCli } from '../helpers/processes.js';
-import { startDevServer, startTestWorker, testWorkerConfig } from '../helpers/temporal.js';
+import { startDevServer, cliEnvFor, runTestWorker, testWorkerConfig } from '../helpers/temporal.js';
 
 /** Runs the real binary on a pseudo-terminal (util-linux `script`), as a person at a terminal would. */
 function runOnTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; screen: string }> {
@@ -25,8 +24,7 @@ function runOnTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: 
 describe('claude-batch run at a terminal, and Ctrl-C', () => {
   let env: TestWorkflowEnvironment;
   let emulator: EmulatorHarness;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: { stop(): Promise<void> } | undefined;
   let cliEnv: NodeJS.ProcessEnv;
   const dir = jobDir();
 
@@ -34,18 +32,12 @@ describe('claude-batch run at a terminal, and Ctrl-C', () => {
     env = await startDevServer();
     emulator = await startTestEmulator();
     const config = testWorkerConfig(emulator.url, { allowedRoots: [dir] });
-    worker = await startTestWorker(env, config);
-    running = worker.run();
-    cliEnv = {
-      TEMPORAL_ADDRESS: env.address,
-      TEMPORAL_NAMESPACE: 'default',
-      CLAUDE_BATCH_TASK_QUEUE: config.taskQueue,
-    };
+    worker = await runTestWorker(env, config);
+    cliEnv = cliEnvFor(env, config.taskQueue);
   });
 
   after(async () => {
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await env?.teardown();
     await emulator?.close();
   });

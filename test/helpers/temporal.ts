@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from '../../client/ports.js';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -23,15 +23,6 @@ export async function startDevServer(extraArgs: string[] = []): Promise<TestWork
       extraArgs,
     },
   });
-}
-
-/** A free TCP port on 127.0.0.1 (free when asked; the OS may hand it out again before it is bound). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** A dev server like `startDevServer`, with its web UI on a free port; resolves once the UI answers. */
@@ -120,4 +111,26 @@ export async function startTestWorker(
     workflowBundle: await workflowBundle(),
     ...(interceptors ? { interceptors } : {}),
   });
+}
+
+/** A batch worker polling `config.taskQueue` until `stop()`. */
+export async function runTestWorker(
+  env: TestWorkflowEnvironment,
+  config: WorkerConfig,
+  interceptors?: Parameters<typeof createBatchWorker>[0]['interceptors'],
+) {
+  const worker = await startTestWorker(env, config, interceptors);
+  const running = worker.run();
+  return {
+    worker,
+    stop: async () => {
+      worker.shutdown();
+      await running;
+    },
+  };
+}
+
+/** The environment the real `claude-batch` binary needs to reach `env` and a worker's task queue. */
+export function cliEnvFor(env: TestWorkflowEnvironment, taskQueue: string): NodeJS.ProcessEnv {
+  return { TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default', CLAUDE_BATCH_TASK_QUEUE: taskQueue };
 }

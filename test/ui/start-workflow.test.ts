@@ -7,11 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import type { Browser, Page } from 'playwright-core';
 import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, writeJobInput } from '../helpers/jobs.js';
-import { startDevServerWithUi, startTestWorker, testWorkerConfig } from '../helpers/temporal.js';
+import { startDevServerWithUi, runTestWorker, testWorkerConfig } from '../helpers/temporal.js';
 import { launchChromium, localPage, screenshot } from '../helpers/browser.js';
 
 const TASK_QUEUE = 'claude-batch';
@@ -39,8 +38,7 @@ describe('the Temporal UI "Start Workflow" form starts a batch job', () => {
   let env: TestWorkflowEnvironment;
   let uiUrl: string;
   let em: EmulatorHarness;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: { stop(): Promise<void> } | undefined;
   let browser: Browser;
   let page: Page;
 
@@ -53,15 +51,13 @@ describe('the Temporal UI "Start Workflow" form starts a batch job', () => {
       launchChromium(),
     ]);
     // The dev server is this test's own, so the default task queue is free to use.
-    worker = await startTestWorker(env, testWorkerConfig(em.url, { taskQueue: TASK_QUEUE }));
-    running = worker.run();
+    worker = await runTestWorker(env, testWorkerConfig(em.url, { taskQueue: TASK_QUEUE }));
     page = await localPage(browser, uiUrl);
     page.setDefaultTimeout(20_000);
   });
   after(async () => {
     await browser?.close();
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await em?.close();
     await env?.teardown();
   });

@@ -2,20 +2,18 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { batchJob } from '../../workflows/index.js';
 import { statusQuery } from '../../workflows/messages.js';
 import type { WorkerConfig } from '../../worker/config.js';
 import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, writeJobInput } from '../helpers/jobs.js';
-import { startDevServer, startTestWorker, testWorkerConfig } from '../helpers/temporal.js';
+import { startDevServer, runTestWorker, testWorkerConfig } from '../helpers/temporal.js';
 
 describe('continue-as-new when Temporal suggests it', () => {
   let env: TestWorkflowEnvironment;
   let em: EmulatorHarness;
   let config: WorkerConfig;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: { stop(): Promise<void> } | undefined;
   before(async () => {
     // A tiny history budget makes the server suggest continue-as-new after a few polls.
     env = await startDevServer(['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=40']);
@@ -24,12 +22,10 @@ describe('continue-as-new when Temporal suggests it', () => {
       processing: { baseLatencyMs: 2 * 3600_000, perRequestMs: 0, spread: 0, cancelLatencyMs: 0 },
     });
     config = testWorkerConfig(em.url);
-    worker = await startTestWorker(env, config);
-    running = worker.run();
+    worker = await runTestWorker(env, config);
   });
   after(async () => {
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await em?.close();
     await env?.teardown();
   });

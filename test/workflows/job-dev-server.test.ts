@@ -20,7 +20,13 @@ import {
   shortRequest,
   writeJobInput,
 } from '../helpers/jobs.js';
-import { startDevServer, startTestWorker, testWorkerConfig, workflowBundle } from '../helpers/temporal.js';
+import {
+  runTestWorker,
+  startDevServer,
+  startTestWorker,
+  testWorkerConfig,
+  workflowBundle,
+} from '../helpers/temporal.js';
 
 const FAST_POLL = { initial: '1s', max: '2s' };
 
@@ -28,8 +34,7 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
   let env: TestWorkflowEnvironment;
   let em: EmulatorHarness;
   let config: WorkerConfig;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: { stop(): Promise<void> } | undefined;
 
   before(async () => {
     env = await startDevServer();
@@ -38,12 +43,10 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
       processing: { baseLatencyMs: 60_000, perRequestMs: 20, spread: 0.25, cancelLatencyMs: 5000 },
     });
     config = testWorkerConfig(em.url);
-    worker = await startTestWorker(env, config);
-    running = worker.run();
+    worker = await runTestWorker(env, config);
   });
   after(async () => {
-    worker?.shutdown();
-    await running;
+    await worker?.stop();
     await em?.close();
     await env?.teardown();
   });
