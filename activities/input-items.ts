@@ -34,11 +34,14 @@ export async function* inputItems(
       yield { lineNo, value: requestFromItem(template!, { item: raw }, lineNo) };
       continue;
     }
+    let value: unknown;
     try {
-      yield { lineNo, value: withDefaults(template, JSON.parse(raw)) };
+      value = JSON.parse(raw);
     } catch (err) {
       yield { lineNo, unreadable: `not valid JSON (${(err as Error).message})` };
+      continue;
     }
+    yield { lineNo, value: withDefaults(template, value) };
   }
 }
 
