@@ -18,6 +18,8 @@ export const ModelCatalogSchema = z.object({
       maxOutputTokens: z.number().int().positive(),
       minCacheableTokens: z.number().int().nonnegative(),
       retired: z.boolean().optional(),
+      /** Release date for the Models API's `created_at`, where the snapshot id carries none (YYYY-MM-DD). */
+      createdAt: z.iso.date().optional(),
       inferred: z.array(z.string()).optional(),
     }),
   ),

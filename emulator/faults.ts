@@ -10,6 +10,8 @@ export const ENDPOINTS = [
   'results',
   'count_tokens',
   'messages',
+  'models_list',
+  'models_retrieve',
 ] as const;
 export type Endpoint = (typeof ENDPOINTS)[number];
 

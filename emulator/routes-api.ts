@@ -8,6 +8,7 @@ import { tooLarge } from './ingest.js';
 import { checkParams } from './model-checks.js';
 import { ProcessingSchema, type ProcessingInput } from './options.js';
 import type { ProcessingModel } from './processing.js';
+import { pageQuery } from './page-query.js';
 import { respond } from './respond.js';
 import type { EmulatorContext } from './server.js';
 import { countInputTokens } from './tokenizer.js';
@@ -53,7 +54,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
     '/v1/messages/batches',
     { config: { endpoint: 'list' } },
     async (req) => {
-      const { limit, beforeId, afterId } = listQuery(req.query);
+      const { limit, beforeId, afterId } = pageQuery(req.query);
       await store.settleAll();
       const all = store.all();
       const indexOf = (id: string, field: string) => {
@@ -139,21 +140,6 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
 function messageBody(body: unknown): Record<string, unknown> {
   if (!isObject(body)) throw invalidRequest('Input should be a valid dictionary or object to extract fields from');
   return body;
-}
-
-function listQuery(query: Record<string, string>) {
-  const { limit: rawLimit, before_id: beforeId, after_id: afterId } = query;
-  let limit = 20;
-  if (rawLimit !== undefined) {
-    if (!/^-?\d+$/.test(rawLimit))
-      throw invalidRequest('limit: Input should be a valid integer, unable to parse string as an integer');
-    limit = Number(rawLimit);
-    if (limit < 1) throw invalidRequest('limit: Input should be greater than or equal to 1');
-    if (limit > 1000) throw invalidRequest('limit: Input should be less than or equal to 1000');
-  }
-  if (beforeId !== undefined && afterId !== undefined)
-    throw invalidRequest('before_id and after_id cannot both be set');
-  return { limit, beforeId, afterId };
 }
 
 /** Per-batch processing-time model from the `x-emulator-processing` header (JSON), over the defaults. */

@@ -11,6 +11,7 @@ import { EmulatorOptionsSchema, type EmulatorOptions, type EmulatorOptionsInput 
 import { PromptCache } from './prompt-cache.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerApiRoutes } from './routes-api.js';
+import { registerModelRoutes } from './routes-models.js';
 import { BatchStore } from './store.js';
 import { apiKeyIdOf, apiKeyOf } from './api-keys.js';
 import type { Endpoint } from './faults.js';
@@ -153,8 +154,10 @@ function buildApp(ctx: EmulatorContext): FastifyInstance {
     if (action?.kind === 'status') throw new ApiError(action.status, action.message, action.headers);
   });
 
-  app.addHook('onSend', async (req) => {
+  app.addHook('onSend', async (req, reply) => {
     if (req.delayAfterMs > 0) await sleep(req.delayAfterMs);
+    // The API's own time (virtual, possibly scaled), so a client can tell how far off e.g. a batch's expires_at is.
+    void reply.header('date', new Date(ctx.clock.now()).toUTCString());
   });
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
@@ -172,6 +175,7 @@ function buildApp(ctx: EmulatorContext): FastifyInstance {
   });
 
   registerApiRoutes(app, ctx);
+  registerModelRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
   return app;
 }

@@ -38,10 +38,25 @@ async function callEndpoint(h: EmulatorHarness, endpoint: Endpoint, batchId: str
       return post('/v1/messages/count_tokens', { model: HAIKU, messages: [{ role: 'user', content: 'x' }] });
     case 'messages':
       return post('/v1/messages', { model: HAIKU, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] });
+    case 'models_list':
+      return rawApi(h.url, '/v1/models');
+    case 'models_retrieve':
+      return rawApi(h.url, `/v1/models/${HAIKU}`);
   }
 }
 
-const ENDPOINTS: Endpoint[] = ['create', 'retrieve', 'list', 'cancel', 'delete', 'results', 'count_tokens', 'messages'];
+const ENDPOINTS: Endpoint[] = [
+  'create',
+  'retrieve',
+  'list',
+  'cancel',
+  'delete',
+  'results',
+  'count_tokens',
+  'messages',
+  'models_list',
+  'models_retrieve',
+];
 
 describe('fault injection', () => {
   it('ends requests as errored or expired at the configured rates', async () => {

@@ -117,6 +117,18 @@ def test_beta_namespace(client):
     assert client.beta.messages.batches.retrieve(batch.id).id == batch.id
 
 
+def test_models_list_and_alias(client):
+    models = list(client.models.list(limit=3))
+    ids = [m.id for m in models]
+    assert len(ids) == len(set(ids)) > 3
+    assert "claude-haiku-4-5-20251001" in ids
+    assert all(m.type == "model" and m.lifecycle == "active" for m in models)
+    haiku = client.models.retrieve(MODEL)
+    assert haiku.id == "claude-haiku-4-5-20251001" and haiku.display_name == "Claude Haiku 4.5"
+    with pytest.raises(anthropic.NotFoundError):
+        client.models.retrieve("claude-opus-4-1")
+
+
 @pytest.mark.parametrize(
     "status,error_class",
     [
