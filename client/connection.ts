@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnection } from '@temporalio/worker';
 import { UserError } from './cli-errors.js';
+import { commandName } from './command-name.js';
 
 /**
  * Temporal connection settings the way Temporal's own tools read them: a profile of the config file
@@ -19,7 +20,7 @@ export function temporalSettings() {
 function unreachable(address: string, err: unknown): UserError {
   return new UserError(
     `cannot reach the Temporal server at ${address} (${err instanceof Error ? err.message.split('\n')[0] : String(err)})`,
-    'start one with `claude-batch dev`, or set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (or a Temporal config profile)',
+    `start one with \`${commandName()} dev\`, or set TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE (or a Temporal config profile)`,
   );
 }
 

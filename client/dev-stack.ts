@@ -9,6 +9,8 @@ import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes.js';
 import { createBatchWorker } from '../worker/create-worker.js';
 import type { WorkerConfig } from '../worker/config.js';
 import { UserError } from './cli-errors.js';
+import { commandName } from './command-name.js';
+import { freePort } from './ports.js';
 import { temporalCli } from './provision/temporal-binaries.js';
 
 export interface DevStackOptions {
@@ -22,6 +24,31 @@ export interface DevStackOptions {
   emulatorOptions?: Partial<EmulatorOptionsInput>;
   taskQueue: string;
   log: (line: string) => void;
+  /** The caller's flags for each port (`dev`: --temporal-port…), for a busy port's hint; none: no flag to name. */
+  portFlags?: Partial<Record<PortRole, string>>;
+}
+
+type PortRole = 'temporal' | 'ui' | 'emulator';
+const PORT_ROLES: Record<PortRole, string> = { temporal: 'Temporal gRPC', ui: 'Temporal web UI', emulator: 'emulator' };
+
+function portInUse(o: DevStackOptions, role: PortRole, port: number, detail?: string): UserError {
+  const flag = o.portFlags?.[role];
+  return new UserError(
+    `port ${port} (${PORT_ROLES[role]}) is in use${detail ? `: ${detail}` : ''}`,
+    flag
+      ? `another process listens on it (another \`${commandName()} dev\`?); choose another port with ${flag}`
+      : 'another process listens on it; stop that process, or choose another port',
+  );
+}
+
+/** Busy ports fail here with the flag to change, rather than as a dev server that exits or a bare EADDRINUSE. */
+async function checkPortsFree(o: DevStackOptions, withEmulator: boolean): Promise<void> {
+  const ports: [PortRole, number][] = [
+    ['temporal', o.temporalPort],
+    ['ui', o.uiPort],
+    ...(withEmulator ? [['emulator', o.emulatorPort] as [PortRole, number]] : []),
+  ];
+  for (const [role, port] of ports) if (port !== 0 && (await freePort(port)) !== port) throw portInUse(o, role, port);
 }
 
 export interface DevStack {
@@ -37,6 +64,8 @@ export interface DevStack {
 
 /** The local default: Temporal dev server (SQLite + UI), the emulator (unless a real API key is configured), a worker. */
 export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
+  const realKey = process.env.ANTHROPIC_API_KEY && !process.env.ANTHROPIC_BASE_URL;
+  await checkPortsFree(o, !realKey);
   mkdirSync(o.dataDir, { recursive: true });
   const cli = temporalCli({ log: (s) => o.log(`provisioning: ${s}`) });
   const server = spawn(
@@ -66,10 +95,9 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
   };
   try {
-    const connection = await waitForTemporal(temporalAddress, server, () => serverErr);
+    const connection = await waitForTemporal(o, temporalAddress, server, () => serverErr);
     stops.push(() => connection.close());
 
-    const realKey = process.env.ANTHROPIC_API_KEY && !process.env.ANTHROPIC_BASE_URL;
     let emulator: RunningEmulator | null = null;
     if (!realKey) {
       emulator = await startEmulator({
@@ -77,6 +105,10 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
         port: o.emulatorPort,
         dataDir: path.join(o.dataDir, 'emulator'),
         timeScale: o.emulatorTimeScale,
+      }).catch((err: unknown) => {
+        // Taken since the check above.
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(o, 'emulator', o.emulatorPort);
+        throw err;
       });
       stops.push(() => emulator!.close());
     }
@@ -117,21 +149,45 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
   }
 }
 
-async function waitForTemporal(address: string, server: ChildProcess, stderr: () => string): Promise<Connection> {
+/** The dev server's own words for a busy port: "can't set frontend port 7233: … address already in use". */
+function exitedOnBusyPort(o: DevStackOptions, stderr: string): UserError | null {
+  if (!/address already in use/i.test(stderr)) return null;
+  const line = stderr
+    .split('\n')
+    .find((l) => /address already in use/i.test(l))
+    ?.trim();
+  if (/frontend port/i.test(stderr)) return portInUse(o, 'temporal', o.temporalPort, line);
+  if (/UI port/i.test(stderr)) return portInUse(o, 'ui', o.uiPort, line);
+  return null;
+}
+
+async function waitForTemporal(
+  o: DevStackOptions,
+  address: string,
+  server: ChildProcess,
+  stderr: () => string,
+): Promise<Connection> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (server.exitCode !== null)
+    if (server.exitCode !== null) {
+      const busy = exitedOnBusyPort(o, stderr());
+      if (busy) throw busy;
+      const flags = [o.portFlags?.temporal, o.portFlags?.ui].filter(Boolean);
       throw new UserError(
         `the Temporal dev server exited (${server.exitCode}): ${stderr().trim().split('\n').slice(-3).join(' / ')}`,
-        'is the port in use? choose others with --temporal-port and --ui-port',
+        `its last words are above${flags.length ? `; if a port it needs is taken, choose others with ${flags.join(' and ')}` : ''}`,
       );
+    }
     try {
       const connection = await Connection.connect({ address, connectTimeout: '2s' });
       await connection.workflowService.getSystemInfo({});
       return connection;
     } catch (err) {
       if (Date.now() > deadline)
-        throw new UserError(`the Temporal dev server did not come up at ${address}: ${String(err)}`);
+        throw new UserError(
+          `the Temporal dev server did not come up at ${address}: ${String(err)}`,
+          'it started but did not answer within 60 s; a busy machine can be that slow, so try again',
+        );
       await new Promise((r) => setTimeout(r, 250));
     }
   }

@@ -5,6 +5,7 @@ import { UserError } from '../cli-errors.js';
 import { connectClient } from '../connection.js';
 import { failureMessage, findJob } from '../jobs.js';
 import { approverName } from './run.js';
+import { commandName } from '../command-name.js';
 
 function approvalCommand(name: 'approve' | 'reject'): Command {
   return new Command(name)
@@ -19,7 +20,7 @@ function approvalCommand(name: 'approve' | 'reject'): Command {
     .action(async (id: string, o: { by: string; reason?: string }) => {
       const client = await connectClient();
       const { handle, description } = await findJob(client, id);
-      const seeStatus = `\`claude-batch status ${id}\` shows its phase and approval`;
+      const seeStatus = `\`${commandName()} status ${id}\` shows its phase and approval`;
       if (description.status.name !== 'RUNNING')
         throw new UserError(`job ${id} has already ended (${description.status.name.toLowerCase()})`, seeStatus);
       try {

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { UserError } from '../cli-errors.js';
 import { connectClient } from '../connection.js';
 import { closedOutcome, findJob } from '../jobs.js';
+import { commandName } from '../command-name.js';
 
 export function cancelCommand(): Command {
   return new Command('cancel')
@@ -16,14 +17,14 @@ export function cancelCommand(): Command {
       if (description.status.name !== 'RUNNING')
         throw new UserError(
           `job ${id} has already ended (${description.status.name.toLowerCase()})`,
-          `\`claude-batch status ${id}\` shows how it ended`,
+          `\`${commandName()} status ${id}\` shows how it ended`,
         );
       await handle.cancel();
       console.log(`cancel requested for job ${id}: open batches are being canceled, finished results kept.`);
       if (o.wait) {
         await closedOutcome(handle);
-        console.log(`job ${id} is canceled; \`claude-batch status ${id}\` shows what was collected.`);
-      } else console.log(`  follow it: claude-batch watch ${id}`);
+        console.log(`job ${id} is canceled; \`${commandName()} status ${id}\` shows what was collected.`);
+      } else console.log(`  follow it: ${commandName()} watch ${id}`);
       await client.connection.close();
     });
 }

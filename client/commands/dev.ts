@@ -44,6 +44,7 @@ export function devCommand(): Command {
           emulatorTimeScale: o.timeScale,
           taskQueue: o.taskQueue,
           log: (line) => console.log(line),
+          portFlags: { temporal: '--temporal-port', ui: '--ui-port', emulator: '--emulator-port' },
         });
         console.log('claude-batch dev stack is up:');
         console.log(`  Temporal server   ${stack.temporalAddress}   (TEMPORAL_ADDRESS=${stack.temporalAddress})`);

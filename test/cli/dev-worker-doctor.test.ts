@@ -8,6 +8,9 @@ import { freePort } from '../../client/ports.js';
 import { runCli, spawnCli } from '../helpers/processes.js';
 import { shortRequest } from '../helpers/jobs.js';
 
+// Hints name the command as it was run (`node dist/client/cli.js` here); these tests check the words after it.
+process.env.CLAUDE_BATCH_COMMAND = 'claude-batch';
+
 describe('claude-batch dev, worker and doctor', () => {
   it('dev starts the dev server with its UI, the emulator and a worker; doctor sees them; Ctrl-C stops it all', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'cb-dev-'));
@@ -36,15 +39,31 @@ describe('claude-batch dev, worker and doctor', () => {
       assert.match(out, new RegExp(`Anthropic API\\s+http://127\\.0\\.0\\.1:${emulatorPort}\\s+\\(emulator`));
       assert.equal((await fetch(`http://127.0.0.1:${uiPort}/`)).status, 200, 'the web UI answers');
 
-      const doctor = await runCli(['doctor'], {
+      // Doctor checks the stack as its user has it: no API key (the dev worker needs none), the dev emulator.
+      const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
+      const doctor = await runCli(['doctor', '--emulator-url', emulatorUrl], {
         TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
-        ANTHROPIC_API_KEY: 'sk-ant-any',
-        ANTHROPIC_BASE_URL: `http://127.0.0.1:${emulatorPort}`,
+        CLAUDE_BATCH_TASK_QUEUE: '',
+        ANTHROPIC_API_KEY: '',
+        ANTHROPIC_BASE_URL: '',
       });
       assert.equal(doctor.code, 0, doctor.output);
       assert.match(doctor.output, /ok\s+Temporal CLI \(dev server\)\s+\S+ \(.*temporal version \d/);
       assert.match(doctor.output, /ok\s+Temporal server\s+127\.0\.0\.1:\d+ \(namespace default\): server \d+\.\d+/);
-      assert.match(doctor.output, /ok\s+Anthropic API\s+http:\/\/127\.0\.0\.1:\d+: answers/);
+      assert.match(doctor.output, /ok\s+Worker\s+task queue claude-batch: polled by /);
+      assert.match(
+        doctor.output,
+        /ok\s+Anthropic API\s+the dev stack's emulator answers at http:\/\/127\.0\.0\.1:\d+; /,
+      );
+      // With a key, the endpoint itself is asked (the emulator takes any key).
+      const withKey = await runCli(['doctor'], {
+        TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+        CLAUDE_BATCH_TASK_QUEUE: '',
+        ANTHROPIC_API_KEY: 'sk-ant-any',
+        ANTHROPIC_BASE_URL: emulatorUrl,
+      });
+      assert.equal(withKey.code, 0, withKey.output);
+      assert.match(withKey.output, /ok\s+Anthropic API\s+http:\/\/127\.0\.0\.1:\d+: answers, API key accepted/);
 
       // A job through the stack, started as the Temporal UI or `temporal workflow start` would: one JSON input.
       const input = path.join(dir, 'in.jsonl');
@@ -77,8 +96,15 @@ describe('claude-batch dev, worker and doctor', () => {
       ANTHROPIC_BASE_URL: 'http://127.0.0.1:1',
     });
     assert.equal(code, 1);
-    assert.match(output, /FAIL\s+Temporal server\s+127\.0\.0\.1:1 \(namespace default\): unreachable/);
-    assert.match(output, /FAIL\s+Anthropic API\s+http:\/\/127\.0\.0\.1:1: ANTHROPIC_API_KEY is not set/);
+    assert.match(
+      output,
+      /FAIL\s+Temporal server\s+127\.0\.0\.1:1 \(namespace default\): unreachable .*`claude-batch dev`/,
+    );
+    assert.match(output, /note\s+Worker\s+task queue \S+: not checked/);
+    assert.match(
+      output,
+      /FAIL\s+Anthropic API\s+ANTHROPIC_API_KEY is not set, and no emulator answers at http:\/\/127\.0\.0\.1:1; /,
+    );
     assert.doesNotMatch(output, /\n\s+at /);
   });
 
