@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { BadRequestError, NotFoundError } from '@anthropic-ai/sdk';
 import type { BatchStatus } from '../shared/job-types.js';
 import type { ActivityDeps } from './deps.js';
+import { apiClockAheadMs } from '../shared/api-clock.js';
 
 /** How long after a create a 404 is taken as "not visible yet" (the API is eventually consistent) rather than gone. */
 const NEW_BATCH_GRACE_MS = 5 * 60_000;
@@ -16,13 +17,15 @@ export interface PollArgs {
 export function batchStatusActivities(deps: ActivityDeps) {
   const retrieve = async ({ batchId, submittedAt }: PollArgs): Promise<BatchStatus> => {
     try {
-      const b = await deps.anthropic.messages.batches.retrieve(batchId);
+      const { data: b, response } = await deps.anthropic.messages.batches.retrieve(batchId).withResponse();
+      const ahead = apiClockAheadMs(response.headers.get('date'), Date.now());
       return {
         status: b.processing_status,
         counts: b.request_counts,
         expiresAt: b.expires_at,
         endedAt: b.ended_at,
         polledAt: activityInfo().currentAttemptScheduledTimestampMs,
+        ...(ahead !== 0 ? { apiClockAheadMs: ahead } : {}),
       };
     } catch (err) {
       if (err instanceof NotFoundError && Date.now() - submittedAt < NEW_BATCH_GRACE_MS)

@@ -1,6 +1,7 @@
 import type Anthropic from '@anthropic-ai/sdk';
 import type { ModelCatalog } from '../config/load.js';
 import type { PriceTable } from '../shared/pricing.js';
+import type { ModelDirectory } from './model-directory.js';
 import type { BlobStore } from './storage.js';
 
 /** What activities need from the worker: storage, the Anthropic client (holding the key), config. */
@@ -9,6 +10,8 @@ export interface ActivityDeps {
   anthropic: Anthropic;
   prices: PriceTable;
   models: ModelCatalog;
+  /** The models the API knows (the Models API, cached on the worker). */
+  modelDirectory: ModelDirectory;
   dataDir: string;
   webhookAllowlist: string[];
 }

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { addTokens, batchCostUsd, mergeTokens, roundUsd, ZERO_TOKENS } from '../shared/pricing.js';
-import type { ChunkOutcome, Estimate, JobReportSummary, SubmittedBatch } from '../shared/job-types.js';
+import type { ChunkOutcome, Estimate, InvalidLine, JobReportSummary, SubmittedBatch } from '../shared/job-types.js';
 import { reportMarkdown, type JobReport } from '../shared/report.js';
 import { outcomeOf, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
@@ -19,7 +19,14 @@ export interface FinalizeArgs {
   unsubmitted: { uri: string }[];
   /** Chunks whose child failed: their requests are answered `errored` with the failure. */
   failed: { uri: string; error: string }[];
-  prepared: { lines: number; requests: number; invalidLines: number; invalidReport: string | null };
+  prepared: {
+    lines: number;
+    requests: number;
+    invalidLines: number;
+    invalidReport: string | null;
+    invalidProblems?: number | undefined;
+    invalidFirst?: InvalidLine[] | undefined;
+  };
   estimate: Estimate | null;
   startedAt: number;
   notes: string[];
@@ -116,6 +123,9 @@ export function finalizeActivities(deps: ActivityDeps) {
           submitted: args.prepared.requests,
           invalidLines: args.prepared.invalidLines,
           invalidReport: args.prepared.invalidReport,
+          ...(args.prepared.invalidFirst
+            ? { invalidProblems: args.prepared.invalidProblems, invalidFirst: args.prepared.invalidFirst }
+            : {}),
         },
         outcomes,
         rounds: await Promise.all(

@@ -4,6 +4,7 @@ import { estimateActivities } from './estimate.js';
 import { fetchActivities } from './fetch.js';
 import { finalizeActivities } from './finalize.js';
 import { notifyActivities } from './notify.js';
+import { preflightActivities } from './preflight.js';
 import { prepareActivities } from './prepare.js';
 import { retryRoundActivities } from './retry-round.js';
 import { submitActivities } from './submit.js';
@@ -11,6 +12,7 @@ import { submitActivities } from './submit.js';
 /** Every activity of a batch job, bound to the worker's storage, Anthropic client and config. */
 export function createActivities(deps: ActivityDeps) {
   return {
+    ...preflightActivities(deps),
     ...prepareActivities(deps),
     ...estimateActivities(deps),
     ...submitActivities(deps),

@@ -8,7 +8,7 @@ import {
   type InputFormat,
   type RequestTemplate,
 } from '../shared/request-template.js';
-import { lines } from './jsonl.js';
+import { userLines } from './jsonl.js';
 
 /** One input line turned into a request candidate, or the reason it could not be read. */
 export type InputItem = { lineNo: number; value: unknown } | { lineNo: number; unreadable: string };
@@ -21,13 +21,14 @@ export async function* inputItems(
   source: Readable,
   format: InputFormat,
   template: RequestTemplate | undefined,
+  maxLineBytes = 256_000_000,
 ): AsyncGenerator<InputItem> {
   if (format === 'csv') {
-    yield* csvItems(source, template!);
+    yield* csvItems(source, template!, maxLineBytes);
     return;
   }
   let lineNo = 0;
-  for await (const raw of lines(source)) {
+  for await (const raw of userLines(source, maxLineBytes)) {
     lineNo++;
     if (raw.trim() === '') continue;
     if (format === 'lines') {
@@ -45,13 +46,14 @@ export async function* inputItems(
   }
 }
 
-async function* csvItems(source: Readable, template: RequestTemplate): AsyncGenerator<InputItem> {
+async function* csvItems(source: Readable, template: RequestTemplate, maxLineBytes: number): AsyncGenerator<InputItem> {
   const skipped: InputItem[] = [];
   const parser = source.pipe(
     parse({
       columns: (header: string[]) => header.map((h) => h.trim()),
       bom: true,
       info: true,
+      max_record_size: maxLineBytes,
       skip_empty_lines: true,
       skip_records_with_error: true,
       on_skip: (err: CsvError | undefined) => {

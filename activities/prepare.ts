@@ -5,7 +5,8 @@ import type { InvalidLine, PreparedJob } from '../shared/job-types.js';
 import { checkRequestLine, type LineProblem } from '../shared/request-rules.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { jobDirUri, type ActivityDeps } from './deps.js';
-import { writeLine } from './jsonl.js';
+import { LineTooLongError, writeLine } from './jsonl.js';
+import { classifyIoError } from '../shared/io-failures.js';
 import { inputItems } from './input-items.js';
 import { resolveFormat, type InputFormat, type RequestTemplate } from '../shared/request-template.js';
 import { TemplateSchema } from '../shared/job-input.js';
@@ -32,84 +33,11 @@ export function prepareActivities(deps: ActivityDeps) {
 
   return {
     async prepareJob(args: PrepareArgs): Promise<PreparedJob> {
-      const jobDir = jobDirUri(deps, args.jobId);
-      const inputUri = store.resolve(args.input);
-      if (!(await store.exists(inputUri)))
-        throw ApplicationFailure.nonRetryable(`input ${args.input} does not exist`, 'InputNotFound');
-      await store.remove(store.join(jobDir, 'rounds'));
-
-      const chunks = new ChunkWriter(store, jobDir, 0, args.chunk);
-      const seen = new Set<string>();
-      const models = new Set<string>();
-      const first: InvalidLine[] = [];
-      const reportUri = store.join(jobDir, 'invalid.jsonl');
-      const report = await store.write(reportUri);
-      const format = resolveFormat(args.format ?? 'auto', inputUri);
-      const template = args.template ?? (format === 'batch' ? undefined : TemplateSchema.parse({}));
-      let nonBlank = 0;
-      let badLines = 0;
-      let problems = 0;
-
-      const reject = async (line: number, customId: string | null, found: LineProblem[]) => {
-        badLines++;
-        for (const p of found) {
-          problems++;
-          const entry: InvalidLine = { line, customId, field: p.field, rule: p.rule };
-          if (first.length < FIRST_PROBLEMS) first.push(entry);
-          await writeLine(report.stream, JSON.stringify(entry));
-        }
-      };
-
       try {
-        for await (const read of inputItems(store.read(inputUri), format, template)) {
-          const lineNo = read.lineNo;
-          if (++nonBlank % 10_000 === 0) heartbeat({ lines: lineNo });
-          if ('unreadable' in read) {
-            await reject(lineNo, null, [{ field: '(line)', rule: read.unreadable }]);
-            continue;
-          }
-          const value = read.value;
-          const found = checkRequestLine(value, capOf);
-          const item = value as { custom_id?: unknown; params?: { model?: unknown } };
-          const customId = typeof item.custom_id === 'string' ? item.custom_id : null;
-          if (customId !== null && found.every((p) => p.field !== 'custom_id')) {
-            if (seen.has(customId))
-              found.push({ field: 'custom_id', rule: `duplicate: '${customId}' appears on an earlier line` });
-            else seen.add(customId);
-          }
-          const line = JSON.stringify({ custom_id: item.custom_id, params: item.params });
-          if (found.length === 0 && !chunks.fits(line))
-            found.push({
-              field: '(line)',
-              rule: `request is ${Buffer.byteLength(line)} bytes; a batch holds at most ${args.chunk.maxBytes}`,
-            });
-          if (found.length > 0) await reject(lineNo, customId, found);
-          else if (args.onInvalid === 'skip' || badLines === 0) {
-            models.add(String(item.params?.model));
-            await chunks.add(line);
-          }
-        }
-        await report.commit();
+        return await prepare(args);
       } catch (err) {
-        await chunks.abort();
-        await report.abort();
-        throw err;
+        throw finalIfPermanent(err, args.input);
       }
-
-      let kept = await chunks.finish();
-      if (args.onInvalid === 'reject' && badLines > 0) {
-        await chunks.abort();
-        kept = [];
-      }
-      await store.writeJson(store.join(jobDir, 'manifest.json'), { input: inputUri, chunks: kept });
-      return {
-        jobDir,
-        chunks: kept,
-        lines: nonBlank,
-        requests: kept.reduce((sum, c) => sum + c.requests, 0),
-        invalid: { lines: badLines, problems, reportUri: badLines > 0 ? reportUri : null, first },
-        models: [...models].sort(),
-      };
     },
 
     /** Removes a job's chunk files (a dry run keeps only its invalid-lines report). */
@@ -117,4 +45,123 @@ export function prepareActivities(deps: ActivityDeps) {
       await store.remove(store.join(jobDirUri(deps, args.jobId), 'rounds'));
     },
   };
+
+  async function prepare(args: PrepareArgs): Promise<PreparedJob> {
+    const jobDir = jobDirUri(deps, args.jobId);
+    const inputUri = store.resolve(args.input);
+    const entry = await store.inspect(inputUri);
+    if (!entry) throw ApplicationFailure.nonRetryable(`input ${args.input} does not exist`, 'InputNotFound');
+    if (entry.kind !== 'file')
+      throw ApplicationFailure.nonRetryable(`input ${args.input} is not a file`, 'InputNotAFile');
+    await store.remove(store.join(jobDir, 'rounds'));
+
+    const chunks = new ChunkWriter(store, jobDir, 0, args.chunk);
+    const seen = new Set<string>();
+    const models = new Set<string>();
+    const first: InvalidLine[] = [];
+    const reportUri = store.join(jobDir, 'invalid.jsonl');
+    const warnings: string[] = [];
+    const modelProblem = async (model: string): Promise<LineProblem | null> => {
+      const found = await deps.modelDirectory.lookup(model);
+      if (found.known === null) {
+        const note = `model names were not checked: ${found.reason}`;
+        if (!warnings.includes(note)) warnings.push(note);
+        return null;
+      }
+      if (found.known) return null;
+      const hint = found.suggestions.length ? `; did you mean ${found.suggestions.join(' or ')}?` : '';
+      return { field: 'params.model', rule: `unknown model '${model}': the Models API does not list it${hint}` };
+    };
+    const report = await store.write(reportUri);
+    const format = resolveFormat(args.format ?? 'auto', inputUri);
+    const template = args.template ?? (format === 'batch' ? undefined : TemplateSchema.parse({}));
+    let nonBlank = 0;
+    let badLines = 0;
+    let problems = 0;
+
+    const reject = async (line: number, customId: string | null, found: LineProblem[]) => {
+      badLines++;
+      for (const p of found) {
+        problems++;
+        const entry: InvalidLine = { line, customId, field: p.field, rule: p.rule };
+        if (first.length < FIRST_PROBLEMS) first.push(entry);
+        await writeLine(report.stream, JSON.stringify(entry));
+      }
+    };
+
+    try {
+      for await (const read of inputItems(store.read(inputUri), format, template, args.chunk.maxBytes)) {
+        const lineNo = read.lineNo;
+        if (++nonBlank % 10_000 === 0) heartbeat({ lines: lineNo });
+        if ('unreadable' in read) {
+          await reject(lineNo, null, [{ field: '(line)', rule: read.unreadable }]);
+          continue;
+        }
+        const value = read.value;
+        const found = checkRequestLine(value, capOf);
+        const item = value as { custom_id?: unknown; params?: { model?: unknown } };
+        const customId = typeof item.custom_id === 'string' ? item.custom_id : null;
+        if (customId !== null && found.every((p) => p.field !== 'custom_id')) {
+          if (seen.has(customId))
+            found.push({ field: 'custom_id', rule: `duplicate: '${customId}' appears on an earlier line` });
+          else seen.add(customId);
+        }
+        const model = item.params?.model;
+        if (typeof model === 'string' && model !== '' && found.every((p) => p.field !== 'params.model')) {
+          const problem = await modelProblem(model);
+          if (problem) found.push(problem);
+        }
+        let line: string;
+        try {
+          line = JSON.stringify({ custom_id: item.custom_id, params: item.params });
+        } catch (err) {
+          if (!(err instanceof RangeError)) throw err;
+          await reject(lineNo, customId, [{ field: '(line)', rule: 'JSON nested too deeply to process' }]);
+          continue;
+        }
+        if (found.length === 0 && !chunks.fits(line))
+          found.push({
+            field: '(line)',
+            rule: `request is ${Buffer.byteLength(line)} bytes; a batch holds at most ${args.chunk.maxBytes}`,
+          });
+        if (found.length > 0) await reject(lineNo, customId, found);
+        else if (args.onInvalid === 'skip' || badLines === 0) {
+          models.add(String(item.params?.model));
+          await chunks.add(line);
+        }
+      }
+      await report.commit();
+    } catch (err) {
+      await chunks.abort();
+      await report.abort();
+      throw err;
+    }
+
+    let kept = await chunks.finish();
+    if (args.onInvalid === 'reject' && badLines > 0) {
+      await chunks.abort();
+      kept = [];
+    }
+    await store.writeJson(store.join(jobDir, 'manifest.json'), { input: inputUri, chunks: kept });
+    return {
+      jobDir,
+      chunks: kept,
+      lines: nonBlank,
+      requests: kept.reduce((sum, c) => sum + c.requests, 0),
+      invalid: { lines: badLines, problems, reportUri: badLines > 0 ? reportUri : null, first },
+      models: [...models].sort(),
+      warnings,
+    };
+  }
+}
+
+/** Errors a retry cannot heal (a folder, a permission, a line too long) fail the job at once, with what to fix. */
+function finalIfPermanent(err: unknown, input: string): unknown {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof LineTooLongError)
+    return ApplicationFailure.nonRetryable(`input ${input}: ${err.message}`, 'InputLineTooLong');
+  if ((err as { code?: string }).code === 'CSV_MAX_RECORD_SIZE')
+    return ApplicationFailure.nonRetryable(`input ${input}: ${(err as Error).message}`, 'InputLineTooLong');
+  const failure = classifyIoError(err, `input ${input}`);
+  return failure.retryable ? err : ApplicationFailure.nonRetryable(failure.message, failure.type);
 }

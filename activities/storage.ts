@@ -1,5 +1,17 @@
 import { createReadStream, createWriteStream, realpathSync, type ReadStream, type WriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import {
+  access,
+  constants,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -19,6 +31,12 @@ export interface BlobStore {
   /** Opens for appending (resumable downloads). */
   append(uri: string): Promise<WriteStream>;
   exists(uri: string): Promise<boolean>;
+  /** What is at a location, or null when nothing is; errors other than "absent" are thrown. */
+  inspect(uri: string): Promise<EntryInfo | null>;
+  /** Why a file could not be created at `uri` (null when it can): its nearest existing ancestor must be a writable folder. */
+  unwritable(uri: string): Promise<string | null>;
+  /** The location with `..` and symlinks resolved: one file has one canonical URI. */
+  canonical(uri: string): string;
   size(uri: string): Promise<number>;
   readJson<T>(uri: string): Promise<T>;
   writeJson(uri: string, value: unknown): Promise<void>;
@@ -31,6 +49,13 @@ export interface BlobStore {
   /** Names of the entries of a folder (empty when it does not exist). */
   list(uri: string): Promise<string[]>;
   join(uri: string, ...parts: string[]): string;
+}
+
+export interface EntryInfo {
+  kind: 'file' | 'directory' | 'other';
+  size: number;
+  /** Equal for two URIs of the same file (hard links included). */
+  identity: string;
 }
 
 export interface AtomicWrite {
@@ -96,6 +121,42 @@ export class FileStore implements BlobStore {
     );
   }
 
+  async inspect(uri: string): Promise<EntryInfo | null> {
+    try {
+      const s = await stat(this.pathOf(uri));
+      const kind = s.isFile() ? 'file' : s.isDirectory() ? 'directory' : 'other';
+      return { kind, size: s.size, identity: `${s.dev}:${s.ino}` };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async unwritable(uri: string): Promise<string | null> {
+    let dir = path.dirname(this.pathOf(uri));
+    for (;;) {
+      const s = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
+        throw err;
+      });
+      if (s && !s.isDirectory()) return `${dir} is a file, not a folder`;
+      if (s) break;
+      const parent = path.dirname(dir);
+      if (parent === dir) return `no folder of ${uri} exists`;
+      dir = parent;
+    }
+    try {
+      await access(dir, constants.W_OK | constants.X_OK);
+      return null;
+    } catch {
+      return `the worker may not write in ${dir} (permission denied)`;
+    }
+  }
+
+  canonical(uri: string): string {
+    return pathToFileURL(realpathOfNearest(this.pathOf(uri))).href;
+  }
+
   async size(uri: string): Promise<number> {
     return (await stat(this.pathOf(uri))).size;
   }
@@ -153,7 +214,7 @@ export class FileStore implements BlobStore {
     if (uri.startsWith('file://')) file = fileURLToPath(uri);
     else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri))
       throw ApplicationFailure.nonRetryable(
-        `${uri}: this worker reads and writes file:// URIs only`,
+        `${uri}: the ${uri.slice(0, uri.indexOf(':')).toLowerCase()}:// scheme is not supported; this worker reads and writes paths and file:// URIs only`,
         'StorageUnsupported',
       );
     else file = path.resolve(this.dataDir, uri);

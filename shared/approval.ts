@@ -5,10 +5,25 @@ export interface ApprovalDecision {
   reason?: string;
 }
 
-/** Whether the job needs a person's approval: only when the estimate exceeds the threshold. */
-export function approvalFor(estimateUsd: number, thresholdUsd: number): Approval {
+/**
+ * Whether the job needs a person's approval: only when the estimate exceeds the threshold, and then it is already
+ * given when the job was approved up front (`--yes`, or `approval.preApproved` in the job input).
+ */
+export function approvalFor(
+  estimateUsd: number,
+  thresholdUsd: number,
+  upFront: { preApproved?: boolean; approvedBy?: string | undefined } = {},
+): Approval {
   const required = estimateUsd > thresholdUsd;
-  return { required, thresholdUsd, state: required ? 'waiting' : 'not_needed' };
+  if (!required) return { required, thresholdUsd, state: 'not_needed' };
+  if (!upFront.preApproved) return { required, thresholdUsd, state: 'waiting' };
+  return {
+    required,
+    thresholdUsd,
+    state: 'approved',
+    by: upFront.approvedBy ?? 'the job input (approval.preApproved)',
+    reason: 'approved up front',
+  };
 }
 
 /** Why an approve/reject is refused (null when the job is waiting for one); update validators must be synchronous. */

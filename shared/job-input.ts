@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { toMs } from './duration.js';
 import { describeIssues } from './problems.js';
-import { resolveFormat, unknownPlaceholders } from './request-template.js';
+import { placeholders, resolveFormat, unknownPlaceholders } from './request-template.js';
 
 const duration = (label: string) =>
   z.union([z.string(), z.number()]).refine((v) => toMs(v) > 0, {
@@ -13,9 +13,20 @@ const duration = (label: string) =>
 const uri = z
   .string()
   .min(1)
-  .refine((v) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(v) || v.startsWith('file://'), {
-    message: 'only file:// URIs (or plain paths) are supported by this worker',
+  .superRefine((v, ctx) => {
+    const scheme = uriScheme(v);
+    if (scheme && scheme !== 'file')
+      ctx.addIssue({
+        code: 'custom',
+        message: `the ${scheme}:// scheme is not supported: use a path or a file:// URI (got ${JSON.stringify(v)})`,
+      });
   });
+
+/** The scheme of a URI such as `s3://…` or `http://…` (lower case), or null for a plain path. */
+export function uriScheme(v: string): string | null {
+  const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(v);
+  return m ? m[1]!.toLowerCase() : null;
+}
 
 /** How items of a lines/CSV input become requests; for batch input, defaults for params a line leaves out. */
 export const TemplateSchema = z
@@ -27,6 +38,8 @@ export const TemplateSchema = z
     cacheSystem: z.boolean().default(true),
     column: z.string().min(1).optional(),
     idColumn: z.string().min(1).optional(),
+    /** A prompt without placeholders sends the same request for every item: refused unless this says it is meant. */
+    constantPrompt: z.boolean().default(false),
   })
   .strict();
 
@@ -39,6 +52,10 @@ export const JobInputSchema = z
     input: uri.describe('the requests: JSONL of {custom_id, params}, or items one per line, or CSV (see format)'),
     output: uri.describe('where the results JSONL goes: one line per input custom_id'),
     report: uri.optional().describe('report path without extension; default: <output>.report(.json|.md)'),
+    /** An output (or report) that already exists is refused before anything is submitted, unless this is true. */
+    overwrite: z.boolean().default(false),
+    /** An input without a single valid request fails the job, unless this is true (e.g. a nightly Schedule). */
+    allowEmpty: z.boolean().default(false),
     /** batch: JSONL of {custom_id, params}; lines: one item per line; csv: a header and rows; auto: by extension. */
     format: z.enum(['auto', 'batch', 'lines', 'csv']).default('auto'),
     template: TemplateSchema.optional(),
@@ -50,9 +67,16 @@ export const JobInputSchema = z
       .strict()
       .default({ maxRequests: 100_000, maxBytes: 256_000_000 }),
     approval: z
-      .object({ thresholdUsd: z.number().min(0).default(10), timeout: duration('approval.timeout').default('24h') })
+      .object({
+        thresholdUsd: z.number().min(0).default(10),
+        timeout: duration('approval.timeout').default('24h'),
+        /** Approved up front (CLI `--yes`): the job never waits, wherever it was started from. */
+        preApproved: z.boolean().default(false),
+        /** Who approved up front, recorded in the job and its report. */
+        approvedBy: z.string().min(1).max(200).optional(),
+      })
       .strict()
-      .default({ thresholdUsd: 10, timeout: '24h' }),
+      .default({ thresholdUsd: 10, timeout: '24h', preApproved: false }),
     poll: z
       .object({ initial: duration('poll.initial').default('30s'), max: duration('poll.max').default('10m') })
       .strict()
@@ -91,7 +115,16 @@ export const JobInputSchema = z
   .strict()
   .superRefine((job, ctx) => {
     // By extension too: a .txt input with format "auto" is read as lines.
-    if (resolveFormat(job.format, job.input) !== 'lines' || !job.template) return;
+    const format = resolveFormat(job.format, job.input);
+    if (format === 'batch' || !job.template) return;
+    if (placeholders(job.template.prompt).length === 0 && !job.template.constantPrompt)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['template', 'prompt'],
+        message:
+          'has no placeholder ({item} or a CSV {column}), so every request would be the same; add one, or set template.constantPrompt to true if that is meant',
+      });
+    if (format !== 'lines') return;
     const unknown = unknownPlaceholders(job.template.prompt, []);
     if (unknown.length > 0)
       ctx.addIssue({

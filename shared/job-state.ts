@@ -1,4 +1,4 @@
-import type { ChunkRef, Estimate, JobReportSummary, RequestCounts } from './job-types.js';
+import type { ChunkRef, Estimate, InvalidLine, JobReportSummary, RequestCounts } from './job-types.js';
 
 export type JobPhase =
   | 'validating'
@@ -22,6 +22,8 @@ export interface ChunkProgress {
   adopted?: boolean;
   counts?: RequestCounts;
   expiresAt?: string;
+  /** The API's clock minus ours at the last poll, for counting down to `expiresAt` on the API's own clock. */
+  apiClockAheadMs?: number;
   lastPollAt?: number;
   nextPollAt?: number;
   expiryWarnedAt?: number;
@@ -53,6 +55,9 @@ export interface JobState {
     requests: number;
     invalidLines: number;
     invalidReport: string | null;
+    /** The first problems of the skipped lines (the whole list is at `invalidReport`). */
+    invalidProblems?: number;
+    invalidFirst?: InvalidLine[];
   } | null;
   estimate: Estimate | null;
   approval: Approval | null;

@@ -27,6 +27,8 @@ export interface PreparedJob {
   requests: number;
   invalid: { lines: number; problems: number; reportUri: string | null; first: InvalidLine[] };
   models: string[];
+  /** What could not be checked (e.g. model names when the Models API is not served). */
+  warnings?: string[];
 }
 
 export interface RequestCounts {
@@ -54,6 +56,8 @@ export interface BatchStatus {
   endedAt: string | null;
   /** When the poll happened, on the Temporal server's clock (workflows read no clock of their own). */
   polledAt: number;
+  /** How far the API's clock was ahead of the worker's (its `expires_at` is on that clock); absent when in step. */
+  apiClockAheadMs?: number;
 }
 
 /** What a chunk's batch produced, tallied while its results were streamed to storage. */

@@ -46,6 +46,17 @@ export function rejectedInputMessage(bad: PreparedJob['invalid']): string {
   const more = bad.problems > bad.first.length ? `\n  … every problem is listed in ${bad.reportUri}` : '';
   return (
     `Input rejected: ${bad.lines} invalid line(s), ${bad.problems} problem(s); nothing was submitted.\n${listed}${more}\n` +
-    'Fix the lines, or start the job with "onInvalid": "skip" to submit the valid ones.'
+    'Fix the lines, or skip them and submit the valid ones (job input "onInvalid": "skip"; CLI --on-invalid skip).'
   );
+}
+
+/** Why a job with no valid request fails instead of "completing" with nothing. */
+export function nothingToSubmitMessage(p: PreparedJob, input: string): string {
+  const allowed = 'If an empty input is expected (e.g. a nightly job that may find nothing), allow it (allowEmpty).';
+  if (p.lines === 0)
+    return `Nothing to submit: ${input} has no requests (it is empty, has only blank lines, or a CSV header and no rows). ${allowed}`;
+  const listed = p.invalid.first.map((x) => `  line ${x.line}, ${x.field}: ${x.rule}`).join('\n');
+  const more =
+    p.invalid.problems > p.invalid.first.length ? `\n  … every problem is listed in ${p.invalid.reportUri}` : '';
+  return `Nothing to submit: all ${p.lines} line(s) of ${input} are invalid.\n${listed}${more}`;
 }

@@ -1,5 +1,6 @@
 import type { Estimate } from './estimate.js';
 import type { TokenTotals } from './pricing.js';
+import type { InvalidLine } from './job-types.js';
 import { formatUsd, pctBound } from './money.js';
 
 export interface JobReport {
@@ -7,7 +8,15 @@ export interface JobReport {
   status: 'completed' | 'canceled';
   input: string;
   output: string;
-  requests: { inputLines: number; submitted: number; invalidLines: number; invalidReport: string | null };
+  requests: {
+    inputLines: number;
+    submitted: number;
+    invalidLines: number;
+    invalidReport: string | null;
+    /** Problems of the skipped lines (line, field, rule): the first few; the whole list is at `invalidReport`. */
+    invalidProblems?: number;
+    invalidFirst?: InvalidLine[];
+  };
   /** Final outcome of every request: succeeded, expired, canceled, errored:<type>. */
   outcomes: Record<string, number>;
   rounds: {
@@ -84,6 +93,21 @@ export function reportMarkdown(r: JobReport): string {
       ),
     ),
   ];
+  const skipped = r.requests.invalidFirst ?? [];
+  if (skipped.length > 0) {
+    const all = r.requests.invalidProblems ?? skipped.length;
+    lines.push(
+      '',
+      '## Skipped lines',
+      '',
+      `${n(r.requests.invalidLines)} invalid line(s) were not submitted (${n(all)} problem(s)). ${all > skipped.length ? `The first ${skipped.length}:` : 'Each problem:'}`,
+      '',
+      '| line | custom_id | field | rule |',
+      '|---:|---|---|---|',
+      ...skipped.map((p) => `| ${p.line} | ${p.customId ?? ''} | ${p.field} | ${p.rule.replaceAll('|', '\\|')} |`),
+    );
+    if (r.requests.invalidReport) lines.push('', `Every problem: \`${r.requests.invalidReport}\``);
+  }
   if (r.notes.length > 0) lines.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
   return lines.join('\n') + '\n';
 }

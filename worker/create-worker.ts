@@ -5,6 +5,7 @@ import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/w
 import { loadModelCatalog, loadPriceTable } from '../config/load.js';
 import { createActivities } from '../activities/index.js';
 import { FileStore } from '../activities/storage.js';
+import { ModelDirectory } from '../activities/model-directory.js';
 import type { WorkerConfig } from './config.js';
 
 // For users embedding the worker (`import { createBatchWorker, workerConfigFromEnv } from 'claude-batch/worker'`).
@@ -36,6 +37,7 @@ export async function createBatchWorker(options: BatchWorkerOptions): Promise<Wo
     anthropic,
     prices: loadPriceTable(config.pricesFile),
     models: loadModelCatalog(),
+    modelDirectory: new ModelDirectory(anthropic),
     dataDir: config.dataDir,
     webhookAllowlist: config.webhookAllowlist,
   });

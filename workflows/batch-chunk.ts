@@ -37,6 +37,7 @@ interface ChunkRunState {
   polls: number;
   counts?: RequestCounts;
   lastPollAt?: number;
+  apiClockAheadMs?: number;
   nextPollAt?: number;
   expiryWarnedAt?: number;
 }
@@ -80,6 +81,7 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
         : {}),
       ...(state.counts ? { counts: state.counts } : {}),
       ...(state.lastPollAt ? { lastPollAt: state.lastPollAt } : {}),
+      ...(state.apiClockAheadMs ? { apiClockAheadMs: state.apiClockAheadMs } : {}),
       ...(state.nextPollAt ? { nextPollAt: state.nextPollAt } : {}),
       ...(state.expiryWarnedAt ? { expiryWarnedAt: state.expiryWarnedAt } : {}),
       ...extra,
@@ -104,6 +106,7 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
     state.polls++;
     state.counts = s.counts;
     state.lastPollAt = s.polledAt;
+    if (s.apiClockAheadMs !== undefined) state.apiClockAheadMs = s.apiClockAheadMs;
     state.status = s.status === 'ended' ? 'fetching' : s.status;
   };
 

@@ -7,6 +7,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -32,11 +33,14 @@ import {
 } from '../shared/job-state.js';
 import type { JobReportSummary, PreparedJob } from '../shared/job-types.js';
 import { batchChunk, type ChunkInput } from './batch-chunk.js';
-import { jobDetails, jobMemo, rejectedInputMessage } from '../shared/job-view.js';
+import { jobDetails, jobMemo, nothingToSubmitMessage, rejectedInputMessage } from '../shared/job-view.js';
 import { expandUriTemplate } from '../shared/uri-template.js';
 import { approvalFor, approvalRefusal, decide, notApproved, type ApprovalDecision } from '../shared/approval.js';
 import { approveUpdate, chunkProgressSignal, rejectUpdate, statusQuery } from './messages.js';
 import { BatchJobEstimatedUsd, BatchJobExpiringSoon, BatchJobStatus } from './search-attributes.js';
+
+/** The patch that added pre-flight checks and "nothing to submit" (see docs/job.md, upgrading). */
+export const PREFLIGHT_PATCH = 'preflight-2026-12';
 
 /** Jobs are split into at most this many chunks per round (a child workflow each). */
 export const MAX_CHUNKS_PER_ROUND = 1000;
@@ -115,6 +119,15 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
 
   async function prepare(): Promise<void> {
     setPhase('validating');
+    // Jobs started before pre-flight existed replay without it (their history has no such activity).
+    const checked = patched(PREFLIGHT_PATCH);
+    if (checked)
+      await acts.preflightJob({
+        input: input.input,
+        output: input.output,
+        report: input.report,
+        overwrite: input.overwrite,
+      });
     const prepared: PreparedJob = await acts.prepareJob({
       jobId,
       input: input.input,
@@ -131,15 +144,25 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
         `${prepared.chunks.length} chunks: raise chunk.maxRequests so the job needs at most ${MAX_CHUNKS_PER_ROUND}`,
         'TooManyChunks',
       );
+    if (checked && prepared.requests === 0 && !input.allowEmpty)
+      throw ApplicationFailure.nonRetryable(nothingToSubmitMessage(prepared, input.input), 'NothingToSubmit', bad);
     const { jobDir, lines, requests } = prepared;
-    state.prepared = { jobDir, lines, requests, invalidLines: bad.lines, invalidReport: bad.reportUri };
+    state.prepared = {
+      jobDir,
+      lines,
+      requests,
+      invalidLines: bad.lines,
+      invalidReport: bad.reportUri,
+      ...(checked ? { invalidProblems: bad.problems, invalidFirst: bad.first } : {}),
+    };
     state.chunks = prepared.chunks.map((ref) => ({ ref, status: 'pending' }));
     if (bad.lines > 0)
       state.notes.push(`${bad.lines} invalid input line(s) skipped; every problem is listed in ${bad.reportUri}`);
+    state.notes.push(...(prepared.warnings ?? []));
   }
 
   async function approve(): Promise<void> {
-    state.approval ??= approvalFor(state.estimate?.batchUsd ?? 0, input.approval.thresholdUsd);
+    state.approval ??= approvalFor(state.estimate?.batchUsd ?? 0, input.approval.thresholdUsd, input.approval);
     if (state.approval.state === 'waiting') {
       setPhase('awaiting_approval');
       if (!(await condition(() => state.approval!.state !== 'waiting', input.approval.timeout as Duration)))

@@ -1,4 +1,4 @@
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { BatchActivities } from '../activities/index.js';
 import { jobInputOrFail, type JobInputRaw } from '../shared/job-input.js';
 import type { Estimate, PreparedJob } from '../shared/job-types.js';
@@ -11,6 +11,7 @@ export interface EstimateJobResult {
   chunks: number;
   invalid: PreparedJob['invalid'];
   models: string[];
+  warnings?: string[];
   estimate: Estimate | null;
   /** Whether `batchJob` with the same input would wait for approval. */
   approvalRequired: boolean;
@@ -32,6 +33,8 @@ export async function estimateJob(raw: JobInputRaw): Promise<EstimateJobResult> 
   });
   const input = expandUriTemplate(job.input, startTime, workflowId);
   try {
+    // A folder, a missing file or a path outside the allowed roots: one clear answer, no retries.
+    if (patched('preflight-2026-12')) await acts.preflightJob({ input, overwrite: false });
     const prepared = await acts.prepareJob({
       jobId: workflowId,
       input,
@@ -49,6 +52,7 @@ export async function estimateJob(raw: JobInputRaw): Promise<EstimateJobResult> 
       chunks: prepared.chunks.length,
       invalid: prepared.invalid,
       models: prepared.models,
+      warnings: prepared.warnings ?? [],
       estimate,
       approvalRequired: (estimate?.batchUsd ?? 0) > job.approval.thresholdUsd,
       thresholdUsd: job.approval.thresholdUsd,

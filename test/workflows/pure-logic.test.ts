@@ -94,7 +94,7 @@ describe('job input', () => {
     const text = parsed.problems.join('\n');
     for (const expected of [
       'input: required',
-      'output: only file://',
+      'output: the s3:// scheme is not supported: use a path or a file:// URI',
       'chunk.maxRequests: must be ≥ 1 (got 0)',
       'poll.initial: poll.initial must be a duration',
       'onInvalid: must be one of "reject", "skip" (got "ignore")',
