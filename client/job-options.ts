@@ -1,10 +1,12 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { parseJobInput, type JobInputRaw } from '../shared/job-input.js';
+import { parseJobInput, uriScheme, type JobInputRaw } from '../shared/job-input.js';
 import { toMs } from '../shared/duration.js';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
-import { resolveFormat } from '../shared/request-template.js';
+import { placeholders, resolveFormat } from '../shared/request-template.js';
 import { UserError } from './cli-errors.js';
 import { nonNegative, nonNegativeInt, positiveInt, rate } from './parse-options.js';
 
@@ -32,9 +34,15 @@ export interface JobFlags {
   outputRatio?: number;
   webhook?: string;
   taskQueue: string;
+  constantPrompt?: boolean;
+  /** Run-only flags (absent for `estimate`). */
+  yes?: boolean;
+  overwrite?: boolean;
+  allowEmpty?: boolean;
 }
 
-export function addJobOptions(cmd: Command): Command {
+/** Flags that say what the requests are: every command that reads an input (`run`, `estimate`, `schedule create`). */
+export function addRequestOptions(cmd: Command): Command {
   return cmd
     .addOption(
       new Option('--format <format>', 'input format: Anthropic batch JSONL, one item per line, or CSV')
@@ -42,6 +50,7 @@ export function addJobOptions(cmd: Command): Command {
         .default('auto', 'by extension: .csv, .txt → lines, else batch JSONL'),
     )
     .option('--prompt <template>', 'lines/CSV: the user message, with {item} and {<csv column>} placeholders')
+    .option('--constant-prompt', 'lines/CSV: allow a --prompt without placeholders (every request the same)')
     .option(
       '--model <model>',
       'model for generated requests, and for batch lines without one (default claude-haiku-4-5)',
@@ -58,14 +67,7 @@ export function addJobOptions(cmd: Command): Command {
     .option('--id-column <name>', 'CSV: a column of custom_ids (default: generated, item-0000001…)')
     .option('--chunk-size <n>', 'requests per batch (max 100000)', positiveInt)
     .option('--approve-above <usd>', 'estimates above this many dollars wait for approval (default 10)', nonNegative)
-    .option('--approval-timeout <duration>', 'how long to wait for approval (default 24h)')
-    .addOption(new Option('--on-invalid <mode>', 'reject the job, or skip invalid lines').choices(['reject', 'skip']))
-    .option('--max-rounds <n>', 'retry rounds for expired and retryable requests (default 3)', nonNegativeInt)
-    .option('--poll-initial <duration>', 'first poll interval (default 30s)')
-    .option('--poll-max <duration>', 'longest poll interval (default 10m)')
-    .option('--expiry-warning <duration>', 'warn this long before a batch expires (default 4h)')
     .option('--output-ratio <r>', 'expected output as a share of max_tokens, for the estimate (default 1)', rate)
-    .option('--webhook <url>', 'POST a warning here before a batch expires (must be allow-listed on the worker)')
     .option(
       '--task-queue <queue>',
       'task queue of the claude-batch workers',
@@ -73,17 +75,39 @@ export function addJobOptions(cmd: Command): Command {
     );
 }
 
+/** Flags of a job that runs (`run`, `schedule create`): approval, retries, polling, what it may replace. */
+export function addJobOptions(cmd: Command): Command {
+  return addRequestOptions(cmd)
+    .option('-y, --yes', 'approve the estimate up front, whatever it is (recorded in the job)', false)
+    .option('--approval-timeout <duration>', 'how long to wait for approval (default 24h)')
+    .addOption(new Option('--on-invalid <mode>', 'reject the job, or skip invalid lines').choices(['reject', 'skip']))
+    .option('--overwrite', 'replace an output (and report) file that already exists', false)
+    .option('--allow-empty', 'an input without any valid request completes with an empty output', false)
+    .option('--max-rounds <n>', 'retry rounds for expired and retryable requests (default 3)', nonNegativeInt)
+    .option('--poll-initial <duration>', 'first poll interval (default 30s)')
+    .option('--poll-max <duration>', 'longest poll interval (default 10m)')
+    .option('--expiry-warning <duration>', 'warn this long before a batch expires (default 4h)')
+    .option('--webhook <url>', 'POST a warning here before a batch expires (must be allow-listed on the worker)');
+}
+
 /** A path typed in a terminal means a file here: made absolute, so the worker (same machine or shared disk) finds it. */
 export function localUri(p: string): string {
   if (p.startsWith('file://')) return p;
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(p)) return p;
+  const scheme = uriScheme(p);
+  if (scheme)
+    throw new UserError(
+      `${p}: the ${scheme}:// scheme is not supported; claude-batch reads and writes local paths (and file:// URIs)`,
+      scheme.startsWith('http') ? 'download the file first, then pass its path' : 'pass a path on the worker’s disk',
+    );
   return path.resolve(p);
 }
 
 export function requireLocalFile(p: string, what: string): string {
   const uri = localUri(p);
-  const file = uri.startsWith('file://') ? new URL(uri).pathname : uri;
+  const file = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
   if (!existsSync(file)) throw new UserError(`${what} ${p} does not exist`, `check the path (resolved to ${file})`);
+  if (statSync(file).isDirectory())
+    throw new UserError(`${what} ${p} is a folder`, 'give the file of requests inside it');
   return uri;
 }
 
@@ -102,13 +126,19 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
       'pass --format csv if the input is CSV',
     );
   const system = f.systemFile ? readSystemFile(f.systemFile) : f.system;
+  if (format !== 'batch' && f.prompt !== undefined && placeholders(f.prompt).length === 0 && !f.constantPrompt)
+    throw new UserError(
+      `--prompt ${JSON.stringify(f.prompt)} has no placeholder, so every request would be the same`,
+      `put {item} where each ${format === 'csv' ? "row's item (or {<column>})" : 'line'} goes, or pass --constant-prompt if identical requests are meant`,
+    );
   const templated =
     f.prompt !== undefined ||
     f.model !== undefined ||
     f.maxTokens !== undefined ||
     system !== undefined ||
     f.column !== undefined ||
-    f.idColumn !== undefined;
+    f.idColumn !== undefined ||
+    f.constantPrompt === true;
   const raw: JobInputRaw = {
     input: io.input,
     output: io.output,
@@ -123,18 +153,22 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
             ...(f.cacheSystem === false ? { cacheSystem: false } : {}),
             ...(f.column !== undefined ? { column: f.column } : {}),
             ...(f.idColumn !== undefined ? { idColumn: f.idColumn } : {}),
+            ...(f.constantPrompt ? { constantPrompt: true } : {}),
           },
         }
       : {}),
     ...(f.chunkSize !== undefined ? { chunk: { maxRequests: f.chunkSize } } : {}),
-    ...(f.approveAbove !== undefined || f.approvalTimeout !== undefined
+    ...(f.approveAbove !== undefined || f.approvalTimeout !== undefined || f.yes
       ? {
           approval: {
             ...(f.approveAbove !== undefined ? { thresholdUsd: f.approveAbove } : {}),
             ...(f.approvalTimeout !== undefined ? { timeout: f.approvalTimeout } : {}),
+            ...(f.yes ? { preApproved: true, approvedBy: approverName() } : {}),
           },
         }
       : {}),
+    ...(f.overwrite ? { overwrite: true } : {}),
+    ...(f.allowEmpty ? { allowEmpty: true } : {}),
     ...(f.onInvalid ? { onInvalid: f.onInvalid } : {}),
     ...(f.maxRounds !== undefined ? { retry: { maxRounds: f.maxRounds } } : {}),
     ...(f.pollInitial !== undefined || f.pollMax !== undefined
@@ -160,6 +194,9 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
   // The workflow gets the input as given (it fills in its own defaults), so the UI shows what the user chose.
   return raw;
 }
+
+/** Who approves from this terminal, recorded in the job. */
+export const approverName = () => `${os.userInfo().username}@${os.hostname()} (claude-batch cli)`;
 
 function readSystemFile(file: string): string {
   if (!existsSync(file)) throw new UserError(`system prompt file ${file} does not exist`);

@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import type { estimateJob, EstimateJobResult } from '../../workflows/estimate-job.js';
 import { connectClient } from '../connection.js';
-import { addJobOptions, jobInputFromFlags, requireLocalFile, type JobFlags } from '../job-options.js';
-import { failureMessage, hasWorkers } from '../jobs.js';
+import { addRequestOptions, jobInputFromFlags, requireLocalFile, type JobFlags } from '../job-options.js';
+import { failureMessage, failureType, hasWorkers } from '../jobs.js';
+import { commandName } from '../command-name.js';
+import { failureHint } from '../failure-hints.js';
 import { usd } from '../progress/render.js';
 import { pctBound } from '../../shared/money.js';
 import { UserError } from '../cli-errors.js';
@@ -32,12 +34,19 @@ export function estimateLines(r: EstimateJobResult): string[] {
         : `a run would start without approval (threshold ${usd(r.thresholdUsd)})`,
     );
   }
+  for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
+  if (r.requests === 0)
+    lines.push(
+      r.lines === 0
+        ? `nothing to submit: ${r.input} has no requests (empty, only blank lines, or a CSV header without rows)`
+        : `nothing to submit: none of the ${r.lines.toLocaleString('en-US')} line(s) is a valid request`,
+    );
   lines.push('nothing was submitted.');
   return lines;
 }
 
 export function estimateCommand(): Command {
-  return addJobOptions(
+  return addRequestOptions(
     new Command('estimate')
       .description(
         'Dry run: validate the input and estimate its cost on a worker (which counts tokens); submits nothing',
@@ -51,7 +60,7 @@ export function estimateCommand(): Command {
     if (!(await hasWorkers(client, f.taskQueue)))
       throw new UserError(
         `no worker polls task queue '${f.taskQueue}': the estimate runs on a worker (it holds the API key)`,
-        'start one with `claude-batch worker` or `claude-batch dev`',
+        `start one with \`${commandName()} worker\` or \`${commandName()} dev\``,
       );
     let result: EstimateJobResult;
     try {
@@ -62,11 +71,16 @@ export function estimateCommand(): Command {
         staticSummary: `claude-batch estimate (dry run) of ${inputFile}`,
       });
     } catch (err) {
-      throw new UserError(`the estimate failed: ${failureMessage(err)}`);
+      const type = failureType(err);
+      const known = type && !failureHint(type, '')?.includes(' status ');
+      throw new UserError(
+        `the estimate failed: ${failureMessage(err)}`,
+        (known ? failureHint(type, '') : null) ?? 'nothing was submitted; fix the input or flags and estimate again',
+      );
     }
     if (f.json) console.log(JSON.stringify(result, null, 2));
     else for (const line of estimateLines(result)) console.log(line);
-    process.exitCode = result.invalid.lines > 0 ? 1 : 0;
+    process.exitCode = result.invalid.lines > 0 || result.requests === 0 ? 1 : 0;
     await client.connection.close();
   });
 }

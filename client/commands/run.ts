@@ -1,4 +1,3 @@
-import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
@@ -6,8 +5,17 @@ import type { Client } from '@temporalio/client';
 import type { batchJob } from '../../workflows/batch-job.js';
 import { UserError } from '../cli-errors.js';
 import { connectClient } from '../connection.js';
-import { addJobOptions, jobInputFromFlags, localUri, requireLocalFile, type JobFlags } from '../job-options.js';
+import {
+  addJobOptions,
+  approverName,
+  jobInputFromFlags,
+  localUri,
+  requireLocalFile,
+  type JobFlags,
+} from '../job-options.js';
 import { hasWorkers } from '../jobs.js';
+import { commandName } from '../command-name.js';
+import { isRefusal } from '../failure-hints.js';
 import { summaryLines, terminalWatchOptions, watchJob, type WatchEnd } from '../progress/watch-job.js';
 
 export interface RunFlags extends JobFlags {
@@ -29,7 +37,7 @@ export function newJobId(input: string, now = new Date()): string {
   return `${base}-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
-export const approverName = () => `${os.userInfo().username}@${os.hostname()} (claude-batch cli)`;
+export { approverName };
 
 /** Starts a job and, unless detached, follows it to the end. Returns the exit code. */
 export async function runJob(client: Client, inputFile: string, f: RunFlags): Promise<number> {
@@ -39,7 +47,7 @@ export async function runJob(client: Client, inputFile: string, f: RunFlags): Pr
   const workflowId = f.jobId ?? newJobId(inputFile);
   if (!(await hasWorkers(client, f.taskQueue)))
     console.log(
-      `warning: no worker polls task queue '${f.taskQueue}'; the job waits until one starts (\`claude-batch worker\`, or \`claude-batch dev\` for everything)`,
+      `warning: no worker polls task queue '${f.taskQueue}'; the job waits until one starts (\`${commandName()} worker\`, or \`${commandName()} dev\` for everything)`,
     );
   let handle;
   try {
@@ -57,11 +65,12 @@ export async function runJob(client: Client, inputFile: string, f: RunFlags): Pr
   }
   console.log(`started job ${workflowId} (task queue ${f.taskQueue})`);
   if (f.detach) {
-    console.log(`  watch:  claude-batch watch ${workflowId}`);
-    console.log(`  status: claude-batch status ${workflowId}`);
+    console.log(`  watch:  ${commandName()} watch ${workflowId}`);
+    console.log(`  status: ${commandName()} status ${workflowId}`);
+    if (f.yes) console.log('  approved up front (--yes): it will not wait for approval');
     return 0;
   }
-  const end = await watchJob(client, handle, terminalWatchOptions(f.yes, approverName()));
+  const end = await watchJob(client, handle, terminalWatchOptions(f.yes ?? false, approverName()));
   for (const line of summaryLines(end, workflowId)) console.log(line);
   return exitCodeOf(end);
 }
@@ -69,7 +78,8 @@ export async function runJob(client: Client, inputFile: string, f: RunFlags): Pr
 export function exitCodeOf(end: WatchEnd): number {
   if (end.kind === 'completed') return 0;
   if (end.kind === 'detached') return 130;
-  return 1;
+  // Refused for what it was given (nothing submitted): a user mistake, like a bad flag.
+  return isRefusal(end.type) ? 2 : 1;
 }
 
 export function runCommand(): Command {
@@ -84,7 +94,6 @@ export function runCommand(): Command {
       )
       .requiredOption('-o, --out <file>', 'results JSONL: one line per request')
       .option('--job-id <id>', 'workflow id of the job (default: <input name>-<time>-<random>)')
-      .option('-y, --yes', 'approve the estimate without asking', false)
       .option('--detach', 'print the job id and return at once', false),
   ).action(async (inputFile: string, f: RunFlags) => {
     const client = await connectClient();

@@ -9,6 +9,11 @@ import {
 import { UserError } from '../cli-errors.js';
 import { connectClient } from '../connection.js';
 import { addJobOptions, jobInputFromFlags, localUri, type JobFlags } from '../job-options.js';
+import type { JobInputRaw } from '../../shared/job-input.js';
+import type { checkJobFiles } from '../../workflows/check-job-files.js';
+import { failureMessage, failureType, hasWorkers } from '../jobs.js';
+import { failureHint } from '../failure-hints.js';
+import { commandName } from '../command-name.js';
 
 /**
  * Thin, typed wrappers over Temporal Schedules: each run starts a `batchJob` with the same input, and `{date}` in
@@ -35,7 +40,7 @@ async function withSchedule<T>(name: string, fn: (client: Client, handle: Schedu
     return await fn(client, client.schedule.getHandle(name));
   } catch (err) {
     if (err instanceof ScheduleNotFoundError)
-      throw new UserError(`no schedule '${name}'`, '`claude-batch schedule list` shows the schedules');
+      throw new UserError(`no schedule '${name}'`, `\`${commandName()} schedule list\` shows the schedules`);
     throw err;
   } finally {
     await client.connection.close();
@@ -43,6 +48,33 @@ async function withSchedule<T>(name: string, fn: (client: Client, handle: Schedu
 }
 
 const when = (d: Date | undefined) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') + ' UTC' : '—');
+
+/**
+ * The files of a scheduled job are checked on a worker when the schedule is made (its allowed roots and its disk
+ * decide), not first on the night it runs. An input that uses {date} may appear later: then its folder is checked.
+ */
+async function checkFiles(client: Client, name: string, jobInput: JobInputRaw, taskQueue: string): Promise<string[]> {
+  const cmd = commandName();
+  if (!(await hasWorkers(client, taskQueue)))
+    throw new UserError(
+      `no worker polls task queue '${taskQueue}' to check the schedule's files`,
+      `start one (\`${cmd} worker\` or \`${cmd} dev\`), or pass --no-check to create it unchecked`,
+    );
+  try {
+    const checked = await client.workflow.execute<typeof checkJobFiles>('checkJobFiles', {
+      workflowId: `check-schedule-${name}-${Date.now()}`,
+      taskQueue,
+      args: [jobInput],
+      workflowExecutionTimeout: '2m',
+    });
+    return checked.warnings;
+  } catch (err) {
+    throw new UserError(
+      `schedule ${name} not created: ${failureMessage(err)}`,
+      failureHint(failureType(err), name)?.replaceAll('--out', '--output') ?? 'check --input and --output',
+    );
+  }
+}
 
 function createCommand(): Command {
   return addJobOptions(
@@ -59,6 +91,7 @@ function createCommand(): Command {
           .default('skip'),
       )
       .option('--paused', 'create it paused', false)
+      .option('--no-check', "create it without checking its files on a worker (the worker's allowed roots)")
       .option('--note <text>', 'a note shown with the schedule'),
   ).action(
     async (
@@ -71,6 +104,7 @@ function createCommand(): Command {
         overlap: string;
         paused: boolean;
         note?: string;
+        check: boolean;
       },
     ) => {
       const input = localUri(f.input);
@@ -78,6 +112,8 @@ function createCommand(): Command {
       const jobInput = jobInputFromFlags({ input, output }, f);
       const client = await connectClient();
       try {
+        const warnings = f.check ? await checkFiles(client, name, jobInput, f.taskQueue) : [];
+        for (const w of warnings) console.log(`warning: ${w}`);
         await client.schedule.create({
           scheduleId: name,
           spec: { cronExpressions: [f.cron], timezone: f.timezone },
@@ -131,16 +167,17 @@ export function scheduleCommand(): Command {
             name: s.scheduleId,
             cron: memo.cron ?? '',
             paused: s.state.paused,
-            nextRun: s.info.nextActionTimes[0] ?? null,
+            // The server still computes next times for a paused schedule, but nothing runs at them.
+            nextRun: s.state.paused ? null : (s.info.nextActionTimes[0] ?? null),
             lastJob: s.info.recentActions.at(-1)?.action.workflow.workflowId ?? null,
           });
         }
         await client.connection.close();
         if (o.json) return console.log(JSON.stringify(rows, null, 2));
-        if (rows.length === 0) return console.log('no schedules; create one with `claude-batch schedule create`');
+        if (rows.length === 0) return console.log(`no schedules; create one with \`${commandName()} schedule create\``);
         for (const r of rows)
           console.log(
-            `${r.name}  "${r.cron}"  ${r.paused ? 'paused' : 'active'}  next ${when(r.nextRun ?? undefined)}  last job ${r.lastJob ?? '—'}`,
+            `${r.name}  "${r.cron}"  ${r.paused ? 'paused  no next run' : `active  next ${when(r.nextRun ?? undefined)}`}  last job ${r.lastJob ?? '—'}`,
           );
       }),
   );
@@ -172,7 +209,8 @@ export function scheduleCommand(): Command {
               scheduledAt: a.scheduledAt,
               jobId: a.action.workflow.workflowId,
             })),
-            nextRuns: d.info.nextActionTimes.slice(0, 5),
+            // As in `list`: a paused schedule has next times on the server, but runs at none of them.
+            nextRuns: d.state.paused ? [] : d.info.nextActionTimes.slice(0, 5),
           };
           if (o.json) return console.log(JSON.stringify(view, null, 2));
           console.log(
@@ -182,7 +220,8 @@ export function scheduleCommand(): Command {
           console.log(`  job input: ${JSON.stringify(view.jobInput)}`);
           console.log(`  task queue: ${view.taskQueue}; runs so far: ${view.actionsTaken}`);
           for (const j of view.recentJobs) console.log(`  ran ${when(j.scheduledAt)}: ${j.jobId}`);
-          console.log(`  next: ${view.nextRuns.map((t) => when(t)).join(', ') || '—'}`);
+          if (view.paused) console.log(`  next: paused; \`${commandName()} schedule unpause ${name}\` resumes it`);
+          else console.log(`  next: ${view.nextRuns.map((t) => when(t)).join(', ') || '—'}`);
         }),
       ),
   );

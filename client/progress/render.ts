@@ -60,10 +60,24 @@ export function estimateLine(v: JobStatusView): string | null {
   return `estimate ${usd(e.batchUsd)} at batch prices — ${usd(e.standardUsd)} synchronous, saves ${usd(saved)} (${how}; output at ${Math.round(100 * e.outputRatio)}% of max_tokens)`;
 }
 
-/** The earliest `expires_at` among batches still open. */
-export function nextExpiry(v: JobStatusView): number | null {
+/**
+ * The earliest `expires_at` among batches still open, and how long until then counted on the API's clock (which
+ * the emulator may run fast): `inMs` is what a person waits.
+ */
+export function nextExpiry(v: JobStatusView, now: number): { at: number; inMs: number; apiClock: boolean } | null {
   const open = v.chunks.filter((c) => ['submitting', 'in_progress', 'canceling'].includes(c.status) && c.expiresAt);
-  return open.length ? Math.min(...open.map((c) => Date.parse(c.expiresAt!))) : null;
+  if (open.length === 0) return null;
+  const first = open
+    .map((c) => ({ at: Date.parse(c.expiresAt!), ahead: c.apiClockAheadMs ?? 0 }))
+    .reduce((a, b) => (b.at - b.ahead < a.at - a.ahead ? b : a));
+  return { at: first.at, inMs: first.at - (now + first.ahead), apiClock: first.ahead !== 0 };
+}
+
+function expiryText(v: JobStatusView, now: number): string | null {
+  const e = nextExpiry(v, now);
+  if (!e) return null;
+  const when = new Date(e.at).toISOString().slice(0, 16).replace('T', ' ');
+  return `expires ${when} UTC${e.apiClock ? " on the API's clock" : ''} (in ${duration(e.inMs)})`;
 }
 
 const MAX_CHUNK_LINES = 12;
@@ -96,21 +110,31 @@ export function renderFrame(v: JobStatusView, now: number): string {
   const tail: string[] = [];
   if (totals.costUsd > 0) tail.push(`cost so far ${usd(totals.costUsd)}`);
   if (totals.nextPollAt) tail.push(`next poll in ${duration(totals.nextPollAt - now)}`);
-  const expiry = nextExpiry(v);
-  if (expiry)
-    tail.push(
-      `expires ${new Date(expiry).toISOString().slice(0, 16).replace('T', ' ')} UTC (in ${duration(expiry - now)})`,
-    );
+  const expiry = expiryText(v, now);
+  if (expiry) tail.push(expiry);
   if (tail.length > 0) lines.push(`  ${tail.join('  ·  ')}`);
   if (totals.expiringSoon)
     lines.push('  ⚠ a batch is close to its 24 h expiry: its unfinished requests will be retried');
   return lines.join('\n');
 }
 
-/** Plain log lines for what changed between two views (output that is not a terminal, e.g. CI logs). */
+/** Plain log lines for what changed between two views (output that is not a terminal, e.g. CI logs), in the order it happened. */
 export function describeChanges(prev: JobStatusView | null, next: JobStatusView, now: number): string[] {
   const out: string[] = [];
   const at = `[${duration(now - next.startedAt).padStart(7)}]`;
+  const phaseChanged = !prev || prev.phase !== next.phase;
+  // What validation and estimation found comes before the phase that follows them.
+  if (next.prepared && !prev?.prepared) {
+    const skipped = next.prepared.invalidLines;
+    out.push(
+      `${at} ${int(next.prepared.requests)} requests in ${next.chunks.filter((c) => c.ref.round === 0).length} batch(es)${skipped ? `; ${int(skipped)} invalid line(s) skipped` : ''}`,
+    );
+    for (const p of (next.prepared.invalidFirst ?? []).slice(0, SKIPPED_SHOWN))
+      out.push(`${at}   skipped line ${p.line}, ${p.field}: ${p.rule}`);
+  }
+  if (next.estimate && !prev?.estimate) out.push(`${at} ${estimateLine(next)}`);
+  if (next.approval?.state === 'approved' && next.approval.by && prev?.approval?.state !== 'approved')
+    out.push(`${at} approved by ${next.approval.by}${next.approval.reason ? ` (${next.approval.reason})` : ''}`);
   for (const c of next.chunks) {
     const before = prev?.chunks.find((p) => p.ref.id === c.ref.id);
     if (before?.status === c.status && chunkDone(before) === chunkDone(c)) continue;
@@ -124,13 +148,23 @@ export function describeChanges(prev: JobStatusView | null, next: JobStatusView,
   if (next.totals.expiringSoon && !prev?.totals.expiringSoon)
     out.push(`${at} warning: a batch is close to its 24 h expiry`);
   // After the chunk lines: "finalizing" reads right only once the last chunk is shown done.
-  if (!prev || prev.phase !== next.phase) {
-    out.push(`${at} ${next.phase.replaceAll('_', ' ')}`);
-    if (next.prepared && !prev?.prepared)
-      out.push(
-        `${at} ${int(next.prepared.requests)} requests in ${next.chunks.filter((c) => c.ref.round === 0).length} batch(es)${next.prepared.invalidLines ? `; ${next.prepared.invalidLines} invalid line(s) skipped` : ''}`,
-      );
-  }
-  if (next.estimate && !prev?.estimate) out.push(`${at} ${estimateLine(next)}`);
+  if (phaseChanged) out.push(`${at} ${next.phase.replaceAll('_', ' ')}`);
   return out;
+}
+
+/** Skipped lines shown as they are found (the report lists more, and `results --invalid` all of them). */
+export const SKIPPED_SHOWN = 5;
+
+/** A line that says the job is alive while nothing changes (plain output has no redrawn frame to show it). */
+export function waitingLine(v: JobStatusView, now: number): string {
+  const at = `[${duration(now - v.startedAt).padStart(7)}]`;
+  const open = v.chunks.filter((c) => c.ref.round === v.round && c.status !== 'done' && c.status !== 'failed');
+  const requests = v.chunks.filter((c) => c.ref.round === v.round).reduce((sum, c) => sum + c.ref.requests, 0);
+  const done = v.chunks.filter((c) => c.ref.round === v.round).reduce((sum, c) => sum + chunkDone(c), 0);
+  const parts = [`still ${v.phase.replaceAll('_', ' ')}`];
+  if (v.chunks.length > 0) parts.push(`${open.length} batch(es) open`, `${int(done)}/${int(requests)} answered`);
+  if (v.totals.nextPollAt) parts.push(`next poll in ${duration(v.totals.nextPollAt - now)}`);
+  const expiry = expiryText(v, now);
+  if (expiry) parts.push(expiry);
+  return `${at} ${parts.join(' · ')}`;
 }

@@ -4,7 +4,12 @@ import { createLogUpdate } from 'log-update';
 import type { JobReportSummary } from '../../shared/job-types.js';
 import { approveUpdate, rejectUpdate, type JobStatusView } from '../../workflows/messages.js';
 import { closedOutcome, queryStatus } from '../jobs.js';
-import { describeChanges, estimateLine, outcomesLine, renderFrame, usd } from './render.js';
+import { ENDED_PHASES } from '../../shared/job-state.js';
+import { commandName } from '../command-name.js';
+import { failureHint, isRefusal } from '../failure-hints.js';
+import { describeChanges, estimateLine, outcomesLine, renderFrame, SKIPPED_SHOWN, usd, waitingLine } from './render.js';
+
+const HEARTBEAT_MS = 10_000;
 
 export interface WatchOptions {
   /** Approve a job waiting for approval without asking (`--yes`). */
@@ -29,7 +34,7 @@ export function terminalWatchOptions(autoApprove: boolean, approver: string): Wa
 
 export type WatchEnd =
   | { kind: 'completed'; report: JobReportSummary; view: JobStatusView | null }
-  | { kind: 'failed'; message: string; view: JobStatusView | null }
+  | { kind: 'failed'; message: string; type: string | null; view: JobStatusView | null }
   | { kind: 'detached' };
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -59,21 +64,30 @@ export async function watchJob(client: Client, handle: WorkflowHandle, o: WatchO
   let last: JobStatusView | null = null;
   let askedApproval = false;
   let waitingForWorker = false;
+  // Plain output: a line at least every HEARTBEAT_MS, so a log never looks stuck while batches wait.
+  let lastLineAt = Date.now();
+  const print = (line: string) => {
+    console.log(line);
+    lastLineAt = Date.now();
+  };
   try {
     while (!detach.signal.aborted && !closed) {
       const view = await queryStatus(handle, 4000);
       const now = Date.now();
       if (!view && !closed) {
         if (!waitingForWorker) {
-          const line = `no answer from the job yet: is a worker running on its task queue? (\`claude-batch worker\`, or \`claude-batch dev\` for the whole stack)…`;
+          const line = `no answer from the job yet: is a worker running on its task queue? (\`${commandName()} worker\`, or \`${commandName()} dev\` for the whole stack)…`;
           if (frame) frame(line);
-          else console.log(line);
+          else print(line);
           waitingForWorker = true;
         }
       } else if (view) {
         waitingForWorker = false;
         if (frame) frame(renderFrame(view, now));
-        else for (const line of describeChanges(last, view, now)) console.log(line);
+        else {
+          for (const line of describeChanges(last, view, now)) print(line);
+          if (now - lastLineAt >= HEARTBEAT_MS && !ENDED_PHASES.includes(view.phase)) print(waitingLine(view, now));
+        }
         last = view;
         if (view.phase === 'awaiting_approval' && !askedApproval) {
           askedApproval = true;
@@ -89,12 +103,17 @@ export async function watchJob(client: Client, handle: WorkflowHandle, o: WatchO
     }
     const final = await queryStatus(handle, 3000);
     if (final && frame) frame(renderFrame(final, Date.now()));
-    else if (final) for (const line of describeChanges(last, final, Date.now())) console.log(line);
+    else if (final) for (const line of describeChanges(last, final, Date.now())) print(line);
     frame?.done();
     const end = closed!;
     return end.report
       ? { kind: 'completed', report: end.report, view: final ?? last }
-      : { kind: 'failed', message: end.failure ?? 'the job did not complete', view: final ?? last };
+      : {
+          kind: 'failed',
+          message: end.failure ?? 'the job did not complete',
+          type: end.failureType,
+          view: final ?? last,
+        };
   } finally {
     process.off('SIGINT', onSigint);
   }
@@ -109,8 +128,9 @@ async function decideApproval(handle: WorkflowHandle, view: JobStatusView, o: Wa
     return;
   }
   if (!o.interactive) {
+    const cmd = commandName();
     console.log(
-      `waiting for approval: run \`claude-batch approve ${handle.workflowId}\` or \`claude-batch reject ${handle.workflowId}\``,
+      `waiting for approval: run \`${cmd} approve ${handle.workflowId}\` or \`${cmd} reject ${handle.workflowId}\``,
     );
     return;
   }
@@ -128,26 +148,42 @@ async function decideApproval(handle: WorkflowHandle, view: JobStatusView, o: Wa
 
 /** The closing lines of a watched job. */
 export function summaryLines(end: WatchEnd, jobId: string): string[] {
+  const cmd = commandName();
   if (end.kind === 'detached')
     return [
       `detached; job ${jobId} keeps running.`,
-      `  reattach: claude-batch watch ${jobId}`,
-      `  status:   claude-batch status ${jobId}`,
-      `  cancel:   claude-batch cancel ${jobId}`,
+      `  reattach: ${cmd} watch ${jobId}`,
+      `  status:   ${cmd} status ${jobId}`,
+      `  cancel:   ${cmd} cancel ${jobId}`,
     ];
   if (end.kind === 'failed') {
+    const hint = failureHint(end.type, jobId);
+    const [first, ...rest] = end.message.replace(/\n?Fix the lines, or skip them[^\n]*$/, '').split('\n');
+    if (isRefusal(end.type))
+      return [`error: job ${jobId} refused: ${first}`, ...rest, ...(hint ? [`hint: ${hint}`] : [])];
     const partial = end.view?.report;
     return [
       `job ${jobId} did not complete: ${end.message}`,
       ...(partial ? [`  what finished is in ${partial.outputUri} (report: ${partial.reportMarkdownUri})`] : []),
+      ...(hint ? [`hint: ${hint}`] : []),
     ];
   }
   const r = end.report;
   const e = end.view?.estimate;
+  const skipped = end.view?.prepared;
   return [
     `job ${jobId} completed: ${r.lines.toLocaleString('en-US')} result lines, one per request`,
     `  outcomes: ${outcomesLine(r.outcomes)}`,
     `  cost ${usd(r.costUsd)} at batch prices${e ? ` (estimated ${usd(e.batchUsd)})` : ''}; the same tokens synchronously: ${usd(r.standardUsd)} — saved ${usd(r.standardUsd - r.costUsd)}`,
+    ...(skipped?.invalidLines
+      ? [
+          `  skipped: ${skipped.invalidLines.toLocaleString('en-US')} invalid line(s), not submitted:`,
+          ...(skipped.invalidFirst ?? [])
+            .slice(0, SKIPPED_SHOWN)
+            .map((p) => `    line ${p.line}, ${p.field}: ${p.rule}`),
+          `    every one: ${cmd} results ${jobId} --invalid --out -`,
+        ]
+      : []),
     `  results: ${r.outputUri}`,
     `  report:  ${r.reportMarkdownUri}`,
   ];

@@ -22,6 +22,9 @@ import {
 import { runCli, spawnCli } from '../helpers/processes.js';
 import { startDevServer, cliEnvFor, runTestWorker, testWorkerConfig } from '../helpers/temporal.js';
 
+// Hints name the command as it was run (`node dist/client/cli.js` here); these tests check the words after it.
+process.env.CLAUDE_BATCH_COMMAND = 'claude-batch';
+
 /** Runs finish in seconds: the emulator answers at once, and the job polls after 1 s. */
 const FAST = ['--poll-initial', '1s', '--poll-max', '2s'];
 const NO_STACK = /^\s+at /m;
@@ -299,7 +302,7 @@ describe(
         ),
       );
 
-      // A --yes run meanwhile: it approves its own job and runs it to the end.
+      // A --yes run meanwhile: approved up front in the workflow (it never waits), and run to the end.
       const yesRun = cli([
         'run',
         writeJobInput(dir, 2, 'yes', 'yes.jsonl'),
@@ -347,7 +350,9 @@ describe(
 
       const yes = await yesRun;
       assert.equal(yes.code, 0, yes.output);
-      assert.match(yes.output, /^approved \(--yes\) by /m);
+      assert.match(yes.output, /^\[\s*\d+s\] approved by \S+ \(claude-batch cli\) \(approved up front\)$/m);
+      assert.doesNotMatch(yes.output, /awaiting approval/, 'an approval given up front is never waited for');
+      assert.equal((await query('yes-1')).approval?.state, 'approved');
       assert.match(yes.output, /^job yes-1 completed: 2 result lines/m);
 
       const rejectedStatus = await cli(['status', 'rej-1']);

@@ -163,9 +163,21 @@ describe('renderFrame', () => {
       30,
     );
     const v = running();
-    assert.equal(nextExpiry(v), T0 + 24 * 3600 * SEC, 'the earliest expiry of an open batch');
+    assert.deepEqual(
+      nextExpiry(v, T0 + 3600 * SEC),
+      { at: T0 + 24 * 3600 * SEC, inMs: 23 * 3600 * SEC, apiClock: false },
+      'the earliest expiry of an open batch',
+    );
+    // The emulator's clock runs fast: 20 h ahead of ours, its batch expires in 3 h of its time, not 23.
+    v.chunks[1]!.apiClockAheadMs = 20 * 3600 * SEC;
+    assert.deepEqual(nextExpiry(v, T0 + 3600 * SEC), {
+      at: T0 + 24 * 3600 * SEC,
+      inMs: 3 * 3600 * SEC,
+      apiClock: true,
+    });
+    assert.match(renderFrame(v, T0 + 3600 * SEC), /expires \S+ \S+ UTC on the API's clock \(in 3h 00m\)/);
     v.chunks[1]!.status = 'done';
-    assert.equal(nextExpiry(v), null, 'no open batch, no expiry');
+    assert.equal(nextExpiry(v, T0), null, 'no open batch, no expiry');
   });
 });
 
@@ -190,12 +202,16 @@ describe('describeChanges (plain log lines)', () => {
       lines.join('\n'),
     );
     assert.ok(lines.includes(`${stamp} running`), lines.join('\n'));
+    // In the order it happened: the size and the estimate, the batches, then the phase they lead to.
+    assert.equal(lines.at(-1), `${stamp} running`);
+    assert.ok(lines.indexOf(`${stamp} 3,000 requests in 3 batch(es)`) === 0, lines.join('\n'));
     assert.ok(lines.includes(`${stamp} 3,000 requests in 3 batch(es)`), lines.join('\n'));
     assert.equal(lines.filter((l) => l.includes('estimate $0.1050 at batch prices')).length, 1);
     assert.ok(lines.includes(`${stamp} r0-c0001 msgbatch_aaa done 1,000/1,000 (succeeded 990 · errored:api_error 10)`));
     assert.ok(lines.includes(`${stamp} r0-c0002 msgbatch_bbbbbb in progress 600/1,000`));
     assert.ok(!lines.some((l) => l.includes('r0-c0003')), 'a batch not yet started is not news');
-    assert.equal(lines.length, 5, lines.join('\n'));
+    assert.ok(lines.includes(`${stamp} approved by ana`), 'who approved, once');
+    assert.equal(lines.length, 6, lines.join('\n'));
 
     // Later: the second batch finishes; only it is reported, the estimate is not repeated.
     const later = running();

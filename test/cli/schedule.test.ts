@@ -10,6 +10,9 @@ import { assertExactOutput, idsOf, jobDir, readOutput, readReport, writeJobInput
 import { runCli } from '../helpers/processes.js';
 import { startDevServer, cliEnvFor, runTestWorker, testWorkerConfig } from '../helpers/temporal.js';
 
+// Hints name the command as it was run (`node dist/client/cli.js` here); these tests check the words after it.
+process.env.CLAUDE_BATCH_COMMAND = 'claude-batch';
+
 interface ScheduleView {
   name: string;
   cron: string | null;
@@ -175,7 +178,17 @@ describe('claude-batch schedule (the real binary against a dev server)', { concu
   it('create refuses a bad cron spec and a bad overlap policy with one line each', async () => {
     const input = writeJobInput(dir, 1, 'bad', 'bad.jsonl');
     const [cron, overlap] = await Promise.all([
-      cli('schedule', 'create', 'bad-cron', '--cron', 'every night', '--input', input, '--output', 'x.jsonl'),
+      cli(
+        'schedule',
+        'create',
+        'bad-cron',
+        '--cron',
+        'every night',
+        '--input',
+        input,
+        '--output',
+        path.join(dir, 'x.jsonl'),
+      ),
       cli(
         'schedule',
         'create',
@@ -185,7 +198,7 @@ describe('claude-batch schedule (the real binary against a dev server)', { concu
         '--input',
         input,
         '--output',
-        'x.jsonl',
+        path.join(dir, 'x.jsonl'),
         '--overlap',
         'never',
       ),

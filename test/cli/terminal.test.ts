@@ -8,6 +8,9 @@ import { jobDir, writeJobInput } from '../helpers/jobs.js';
 import { CLI, spawnCli } from '../helpers/processes.js';
 import { startDevServer, cliEnvFor, runTestWorker, testWorkerConfig } from '../helpers/temporal.js';
 
+// Hints name the command as it was run (`node dist/client/cli.js` here); these tests check the words after it.
+process.env.CLAUDE_BATCH_COMMAND = 'claude-batch';
+
 /** Runs the real binary on a pseudo-terminal (util-linux `script`), as a person at a terminal would. */
 function runOnTerminal(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; screen: string }> {
   const quoted = [process.execPath, CLI, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
