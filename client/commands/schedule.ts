@@ -145,7 +145,7 @@ function createCommand(): Command {
         `schedule ${name} created: "${f.cron}" (${f.timezone}), overlap ${f.overlap}${f.paused ? ', paused' : ''}`,
       );
       console.log(`  each run: ${input} → ${output}`);
-      console.log(`  run it now: claude-batch schedule trigger ${name}`);
+      console.log(`  run it now: ${commandName()} schedule trigger ${name}`);
     },
   );
 }

@@ -190,3 +190,43 @@ describe('local paths', () => {
     );
   });
 });
+
+describe('flags per command', () => {
+  it('estimate lists only what shapes and prices the requests; run and schedule create add the run-only flags', async () => {
+    const { estimateCommand } = await import('../../client/commands/estimate.js');
+    const { runCommand } = await import('../../client/commands/run.js');
+    const names = (cmd: Command) => cmd.options.map((o) => o.long);
+    const estimate = names(estimateCommand());
+    const run = names(runCommand());
+    for (const only of [
+      '--poll-initial',
+      '--poll-max',
+      '--expiry-warning',
+      '--webhook',
+      '--max-rounds',
+      '--on-invalid',
+    ])
+      assert.ok(!estimate.includes(only) && run.includes(only), only);
+    for (const only of ['--yes', '--overwrite', '--allow-empty', '--approval-timeout'])
+      assert.ok(!estimate.includes(only) && run.includes(only), only);
+    for (const both of ['--format', '--prompt', '--constant-prompt', '--model', '--chunk-size', '--approve-above'])
+      assert.ok(estimate.includes(both) && run.includes(both), both);
+  });
+
+  it('--yes, --overwrite and --allow-empty travel in the job input (so detached and scheduled jobs honour them)', () => {
+    const raw = fromArgs(['--yes', '--overwrite', '--allow-empty']);
+    assert.equal(raw.approval?.preApproved, true);
+    assert.match(raw.approval?.approvedBy ?? '', /\(claude-batch cli\)$/);
+    assert.equal(raw.overwrite, true);
+    assert.equal(raw.allowEmpty, true);
+    const plain = fromArgs([]);
+    assert.equal(plain.approval, undefined);
+    assert.equal(plain.overwrite, undefined);
+  });
+
+  it('a lines/CSV prompt without a placeholder is refused here, before a job exists, unless --constant-prompt', () => {
+    const e = refused(() => fromArgs(['--prompt', 'Say hi'], '/data/in.txt'), /has no placeholder/);
+    assert.match(e.hint ?? '', /--constant-prompt/);
+    assert.equal(fromArgs(['--prompt', 'Say hi', '--constant-prompt'], '/data/in.txt').template?.constantPrompt, true);
+  });
+});
