@@ -61,7 +61,16 @@ export function prepareActivities(deps: ActivityDeps) {
     const first: InvalidLine[] = [];
     const reportUri = store.join(jobDir, 'invalid.jsonl');
     const warnings: string[] = [];
+    // One answer per model name for the whole pass: a million lines of one model ask once, and never wait on it again.
+    const modelAnswers = new Map<string, LineProblem | null>();
     const modelProblem = async (model: string): Promise<LineProblem | null> => {
+      const known = modelAnswers.get(model);
+      if (known !== undefined) return known;
+      const problem = await askModel(model);
+      modelAnswers.set(model, problem);
+      return problem;
+    };
+    const askModel = async (model: string): Promise<LineProblem | null> => {
       const found = await deps.modelDirectory.lookup(model);
       if (found.known === null) {
         const note = `model names were not checked: ${found.reason}`;
@@ -108,7 +117,7 @@ export function prepareActivities(deps: ActivityDeps) {
         }
         const model = item.params?.model;
         if (typeof model === 'string' && model !== '' && found.every((p) => p.field !== 'params.model')) {
-          const problem = await modelProblem(model);
+          const problem = modelAnswers.has(model) ? modelAnswers.get(model) : await modelProblem(model);
           if (problem) found.push(problem);
         }
         let line: string;
