@@ -352,6 +352,7 @@ describe(
       assert.equal(yes.code, 0, yes.output);
       assert.match(yes.output, /^\[\s*\d+s\] approved by \S+ \(claude-batch cli\) \(approved up front\)$/m);
       assert.doesNotMatch(yes.output, /awaiting approval/, 'an approval given up front is never waited for');
+      assert.equal(yes.output.match(/estimate \$/g)?.length, 1, `the estimate, once:\n${yes.output}`);
       assert.equal((await query('yes-1')).approval?.state, 'approved');
       assert.match(yes.output, /^job yes-1 completed: 2 result lines/m);
 

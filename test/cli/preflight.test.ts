@@ -206,9 +206,11 @@ describe(
     it('a prompt without a placeholder is refused unless --constant-prompt', async () => {
       const items = path.join(dir, 'items.txt');
       writeFileSync(items, 'one\ntwo\n');
+      const before = sha(items);
       const r = await cli(['run', items, '--out', path.join(dir, 'items.jsonl'), '--prompt', 'Say hi']);
       await assertRefused(r, /has no placeholder, so every request would be the same/, 'constant prompt');
       assert.match(r.output, /--constant-prompt/);
+      assert.equal(sha(items), before);
       const est = await cli(['estimate', items, '--prompt', 'Say hi', '--constant-prompt']);
       assert.equal(est.code, 0, est.output);
       assert.match(est.output, /2 valid requests/);
@@ -242,8 +244,10 @@ describe(
         `"max_tokens":8,"metadata":${deep}`,
       );
       writeFileSync(file, nested + '\n');
+      const before = sha(file);
       const r = await cli(['run', file, '--out', path.join(dir, 'deep-out.jsonl'), ...FAST]);
       await assertRefused(r, /line 1, \(line\): JSON nested too deeply/, 'deep');
+      assert.equal(sha(file), before);
     });
 
     it('a UTF-8 BOM and CRLF line ends are accepted', async () => {
@@ -371,6 +375,7 @@ describe(
 
     it('schedule create checks its files on a worker: outside the roots or missing is refused, nothing scheduled', async () => {
       const src = input('nightly.jsonl');
+      const before = sha(src);
       const cases: [string[], RegExp][] = [
         [['--input', src, '--output', path.join(outside, 'r-{date}.jsonl')], /outside the worker's allowed roots/],
         [['--input', path.join(dir, 'missing.jsonl'), '--output', path.join(dir, 'r-{date}.jsonl')], /does not exist/],
@@ -382,6 +387,7 @@ describe(
         const listed = await cli(['schedule', 'describe', `bad-${i}`]);
         assert.match(listed.output, /no schedule/);
       }
+      assert.equal(sha(src), before);
     });
   },
 );
