@@ -1,6 +1,9 @@
 import { endOf, finishedBy, RESULTS_RETENTION_MS, type BatchSchedule, type EndReason } from './processing.js';
 import { isErrored, Outcome } from './outcomes.js';
 
+/** Who created a batch: the key's id, its workspace, and whether it was the emulated foreign client. */
+export type BatchOwner = Pick<BatchRecord, 'apiKeyId' | 'workspaceId' | 'foreign'>;
+
 export interface RequestCounts {
   processing: number;
   succeeded: number;
@@ -15,6 +18,10 @@ export interface BatchRecord {
   /** Creation order, for listing newest first. */
   seq: number;
   apiKeyId: string;
+  /** Only keys of this workspace can see the batch. */
+  workspaceId: string;
+  /** Created by the emulated foreign client (another tool on the workspace), not by a caller of the API. */
+  foreign: boolean;
   requestCount: number;
   bytes: number;
   schedule: BatchSchedule;

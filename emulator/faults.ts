@@ -46,6 +46,27 @@ export const HttpFaultSchema = z
   });
 export type HttpFault = z.infer<typeof HttpFaultSchema>;
 
+export const ForeignClientSchema = z
+  .object({
+    /** One foreign batch after every N of our creates (1 = after each). */
+    everyCreates: z.number().int().min(1).default(1),
+    /** Requests per foreign batch; unset = as many as the create that triggered it. */
+    requests: z.number().int().min(1).max(100_000).optional(),
+    /** Wall-clock delay after our create; 0 = before our create is answered. */
+    delayMs: z.number().int().min(0).default(0),
+    /** Create this many foreign batches, then stop. Unset = no limit. */
+    times: z.number().int().min(1).optional(),
+    /** Model of the foreign requests (any catalogue alias or snapshot). */
+    model: z.string().min(1).default('claude-haiku-4-5'),
+    /** Foreign custom_ids are `<prefix>-<index>`. */
+    customIdPrefix: z
+      .string()
+      .regex(/^[a-zA-Z0-9_-]{1,40}$/)
+      .default('foreign'),
+  })
+  .strict();
+export type ForeignClientConfig = z.infer<typeof ForeignClientSchema>;
+
 export const FaultsSchema = z
   .object({
     /** Seed of the per-request outcome draws. */
@@ -61,6 +82,17 @@ export const FaultsSchema = z
     createResponseLost: z.number().int().min(0).default(0),
     /** For this long (wall-clock ms) after a create, the new batch answers 404 (eventual consistency). */
     notFoundAfterCreateMs: z.number().int().min(0).default(0),
+    /** For this long (wall-clock ms, as notFoundAfterCreateMs) after a create, the new batch is missing from list. */
+    listLagMs: z.number().int().min(0).default(0),
+    /** Every results download returns the lines in a different order (seeded by seed, batch and download number). */
+    shuffleResults: z.boolean().default(false),
+    /** Another tool on the same workspace, creating batches of the same size as ours at about the same time. */
+    foreignClient: ForeignClientSchema.nullable().default(null),
+    /**
+     * Workspace of each API key (the key itself, or its `key_…` id from stats → any workspace name). Unlisted keys
+     * are in the default workspace. A batch is visible only to keys of the workspace it was created in.
+     */
+    workspaces: z.record(z.string().min(1), z.string().min(1)).default({}),
     /** Cut the next `times` results streams after `afterLines` lines, in the middle of the next line. */
     resultsCutoff: z
       .object({ afterLines: z.number().int().min(0), times: z.number().int().min(1).default(1) })
@@ -86,6 +118,8 @@ export class FaultEngine {
   private faults: Faults;
   private readonly remaining = new Map<HttpFault, number>();
   private readonly rpmWindows = new Map<string, number[]>();
+  private ourCreates = 0;
+  private foreignCreated = 0;
 
   constructor(input: FaultsInput = {}) {
     this.faults = FaultsSchema.parse(input);
@@ -106,8 +140,16 @@ export class FaultEngine {
 
   /** The configuration with counters as they stand now (spent rules dropped). */
   snapshot(): Faults {
+    const foreign = this.faults.foreignClient;
+    const foreignLeft = foreign?.times === undefined ? undefined : foreign.times - this.foreignCreated;
     return {
       ...this.faults,
+      foreignClient:
+        foreign === null || foreignLeft === undefined
+          ? foreign
+          : foreignLeft > 0
+            ? { ...foreign, times: foreignLeft }
+            : null,
       http: this.faults.http
         .filter((r) => r.times === undefined || (this.remaining.get(r) ?? 0) > 0)
         .map((r) => (r.times === undefined ? r : { ...r, times: this.remaining.get(r) ?? 0 })),
@@ -139,6 +181,26 @@ export class FaultEngine {
 
   get resultsLinesPerSecond(): number | null {
     return this.faults.resultsLinesPerSecond;
+  }
+  get listLagMs(): number {
+    return this.faults.listLagMs;
+  }
+  get shuffleResults(): boolean {
+    return this.faults.shuffleResults;
+  }
+  get workspaces(): Readonly<Record<string, string>> {
+    return this.faults.workspaces;
+  }
+
+  /** Counts one of our creates; the foreign client's configuration when it is due to create a batch after it. */
+  takeForeignCreate(): ForeignClientConfig | null {
+    const foreign = this.faults.foreignClient;
+    if (!foreign) return null;
+    this.ourCreates++;
+    if (this.ourCreates % foreign.everyCreates !== 0) return null;
+    if (foreign.times !== undefined && this.foreignCreated >= foreign.times) return null;
+    this.foreignCreated++;
+    return foreign;
   }
 
   /** Delays of the matching slow-response rules (before and after), and the first matching status/reset rule. */
@@ -194,6 +256,8 @@ export class FaultEngine {
   }
 
   private resetCounters(): void {
+    this.ourCreates = 0;
+    this.foreignCreated = 0;
     this.remaining.clear();
     for (const rule of this.faults.http) if (rule.times !== undefined) this.remaining.set(rule, rule.times);
   }

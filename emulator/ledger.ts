@@ -7,9 +7,20 @@ import {
   type TokenTotals,
   type TokensByModel,
 } from '../shared/pricing.js';
+import { DEFAULT_WORKSPACE } from './workspaces.js';
 
 type LedgerEvent =
-  | { event: 'created'; id: string; apiKeyId: string; requests: number; bytes: number; at: number }
+  | {
+      event: 'created';
+      id: string;
+      apiKeyId: string;
+      /** Absent in ledgers written before workspaces and the foreign client existed. */
+      workspaceId?: string;
+      foreign?: boolean;
+      requests: number;
+      bytes: number;
+      at: number;
+    }
   | { event: 'deleted'; id: string; at: number }
   | { event: 'billed'; id: string; at: number; succeeded: number; tokens: TokensByModel; usd: number }
   | { event: 'sync'; apiKeyId: string; at: number; model: string; tokens: TokenTotals; usd: number };
@@ -17,6 +28,8 @@ type LedgerEvent =
 interface BatchEntry {
   id: string;
   apiKeyId: string;
+  workspaceId: string;
+  foreign: boolean;
   requests: number;
   bytes: number;
   createdAt: number;
@@ -67,7 +80,12 @@ export class Ledger {
   stats() {
     const entries = [...this.batches.values()];
     const byApiKey: Record<string, number> = {};
-    for (const b of entries) byApiKey[b.apiKeyId] = (byApiKey[b.apiKeyId] ?? 0) + 1;
+    const byWorkspace: Record<string, number> = {};
+    for (const b of entries) {
+      byApiKey[b.apiKeyId] = (byApiKey[b.apiKeyId] ?? 0) + 1;
+      byWorkspace[b.workspaceId] = (byWorkspace[b.workspaceId] ?? 0) + 1;
+    }
+    const foreign = entries.filter((b) => b.foreign);
     const batchTokens = mergeTokens(entries.map((b) => b.billed?.tokens ?? {}));
     const batchUsd = roundUsd(entries.reduce((sum, b) => sum + (b.billed?.usd ?? 0), 0));
     return {
@@ -75,10 +93,15 @@ export class Ledger {
       batches: {
         created: entries.length,
         deleted: entries.filter((b) => b.deleted).length,
+        /** Batches of the emulated foreign client (included in `created`): a test of exactly-once subtracts them. */
+        foreign: foreign.length,
         byApiKey,
+        byWorkspace,
         list: entries.map((b) => ({
           id: b.id,
           apiKeyId: b.apiKeyId,
+          workspaceId: b.workspaceId,
+          foreign: b.foreign,
           requests: b.requests,
           bytes: b.bytes,
           createdAt: new Date(b.createdAt).toISOString(),
@@ -92,6 +115,8 @@ export class Ledger {
           succeeded: entries.reduce((sum, b) => sum + (b.billed?.succeeded ?? 0), 0),
           tokens: batchTokens,
           usd: batchUsd,
+          /** The foreign client's share of `usd`. */
+          foreignUsd: roundUsd(foreign.reduce((sum, b) => sum + (b.billed?.usd ?? 0), 0)),
         },
         sync: { requests: this.sync.requests, tokens: this.sync.tokens, usd: roundUsd(this.sync.usd) },
         totalUsd: roundUsd(batchUsd + this.sync.usd),
@@ -110,6 +135,8 @@ export class Ledger {
         this.batches.set(e.id, {
           id: e.id,
           apiKeyId: e.apiKeyId,
+          workspaceId: e.workspaceId ?? DEFAULT_WORKSPACE,
+          foreign: e.foreign ?? false,
           requests: e.requests,
           bytes: e.bytes,
           createdAt: e.at,

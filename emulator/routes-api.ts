@@ -11,6 +11,7 @@ import type { ProcessingModel } from './processing.js';
 import { pageQuery } from './page-query.js';
 import { respond } from './respond.js';
 import type { EmulatorContext } from './server.js';
+import { shuffledResults } from './shuffled-results.js';
 import { countInputTokens } from './tokenizer.js';
 
 type IdParams = { Params: { id: string } };
@@ -19,6 +20,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** The public API: /v1/messages/batches*, /v1/messages/count_tokens and /v1/messages. */
 export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
   const { store, clock, options } = ctx;
+  /** Results downloads per batch, so that each one of a batch is shuffled differently (`shuffleResults`). */
+  const downloads = new Map<string, number>();
   const resultsBase = (req: FastifyRequest) => {
     if (options.publicUrl) return options.publicUrl.replace(/\/$/, '');
     const proto = (req.headers['x-forwarded-proto'] as string | undefined)?.split(',')[0] ?? 'http';
@@ -40,7 +43,12 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
       }
       if (!req.body) throw invalidRequest('requests: Field required');
       const processing = processingFor(req.headers['x-emulator-processing'], ctx.processing);
-      const record = await store.create(req.body as Readable, req.apiKeyId, processing);
+      const record = await store.create(
+        req.body as Readable,
+        { apiKeyId: req.apiKeyId, workspaceId: req.workspaceId, foreign: false },
+        processing,
+      );
+      await ctx.foreign.afterCreate(record, processing);
       if (ctx.faults.takeCreateResponseLost()) {
         reply.hijack();
         req.raw.socket.destroy();
@@ -56,7 +64,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
     async (req) => {
       const { limit, beforeId, afterId } = pageQuery(req.query);
       await store.settleAll();
-      const all = store.all();
+      const all = store.listed(req.workspaceId);
       const indexOf = (id: string, field: string) => {
         const i = all.findIndex((r) => r.id === id);
         if (i < 0) throw invalidRequest(`${field}: no message batch with id '${id}'`);
@@ -83,27 +91,32 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
   );
 
   app.get<IdParams>('/v1/messages/batches/:id', { config: { endpoint: 'retrieve' } }, async (req) =>
-    view(req, await store.get(req.params.id)),
+    view(req, await store.get(req.params.id, req.workspaceId)),
   );
 
   app.post<IdParams>('/v1/messages/batches/:id/cancel', { config: { endpoint: 'cancel' } }, async (req) =>
-    view(req, await store.cancel(req.params.id)),
+    view(req, await store.cancel(req.params.id, req.workspaceId)),
   );
 
   app.delete<IdParams>('/v1/messages/batches/:id', { config: { endpoint: 'delete' } }, async (req) => {
-    await store.delete(req.params.id);
+    await store.delete(req.params.id, req.workspaceId);
     return { id: req.params.id, type: 'message_batch_deleted' };
   });
 
   app.get<IdParams>('/v1/messages/batches/:id/results', { config: { endpoint: 'results' } }, async (req, reply) => {
-    const record = await store.get(req.params.id);
+    const record = await store.get(req.params.id, req.workspaceId);
     if (record.status !== 'ended')
       throw invalidRequest(`Batch '${record.id}' has not finished processing; results are available once it has ended`);
     if (clock.now() >= archivedAt(record))
       throw notFound(
         `Results of batch '${record.id}' are no longer available (archived at ${isoMicros(archivedAt(record))})`,
       );
-    let body: Readable = createReadStream(path.join(store.dirOf(record.id), 'results.jsonl'));
+    const file = path.join(store.dirOf(record.id), 'results.jsonl');
+    const download = downloads.get(record.id) ?? 0;
+    downloads.set(record.id, download + 1);
+    let body: Readable = ctx.faults.shuffleResults
+      ? shuffledResults(file, [ctx.faults.seed, record.id, download])
+      : createReadStream(file);
     const cutAfter = ctx.faults.takeResultsCutoff();
     if (cutAfter !== null) {
       // The connection dies with this answer: no client may reuse it for its next request.

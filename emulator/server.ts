@@ -15,12 +15,15 @@ import { registerModelRoutes } from './routes-models.js';
 import { BatchStore } from './store.js';
 import { apiKeyIdOf, apiKeyOf } from './api-keys.js';
 import type { Endpoint } from './faults.js';
+import { ForeignClient } from './foreign-client.js';
+import { workspaceOf } from './workspaces.js';
 
 export interface EmulatorContext {
   options: EmulatorOptions;
   clock: VirtualClock;
   faults: FaultEngine;
   store: BatchStore;
+  foreign: ForeignClient;
   ledger: Ledger;
   cache: PromptCache;
   catalog: ReturnType<typeof loadModelCatalog>;
@@ -38,6 +41,7 @@ export interface RunningEmulator {
 declare module 'fastify' {
   interface FastifyRequest {
     apiKeyId: string;
+    workspaceId: string;
     delayAfterMs: number;
   }
   interface FastifyContextConfig {
@@ -65,6 +69,7 @@ export async function startEmulator(input: EmulatorOptionsInput): Promise<Runnin
     context,
     close: async () => {
       await app.close();
+      await context.foreign.close();
       await context.store.close();
     },
   };
@@ -94,7 +99,8 @@ async function openContext(options: EmulatorOptions): Promise<EmulatorContext> {
     cancelEnded: options.cancelEnded,
     onError: (err) => console.error('emulator: failed to end a batch:', err),
   });
-  return { options, clock, faults, store, ledger, cache, catalog, processing: { ...options.processing } };
+  const foreign = new ForeignClient(store, faults, (err) => console.error('emulator: the foreign client failed:', err));
+  return { options, clock, faults, store, foreign, ledger, cache, catalog, processing: { ...options.processing } };
 }
 
 function resumeClock(file: string, timeScale: number): ClockState {
@@ -111,6 +117,7 @@ function buildApp(ctx: EmulatorContext): FastifyInstance {
     forceCloseConnections: true,
   });
   app.decorateRequest('apiKeyId', '');
+  app.decorateRequest('workspaceId', '');
   app.decorateRequest('delayAfterMs', 0);
 
   // JSON bodies of the small endpoints; an empty body (cancel) is allowed.
@@ -133,6 +140,7 @@ function buildApp(ctx: EmulatorContext): FastifyInstance {
     if (!key) throw new ApiError(401, 'x-api-key header is required');
     if (options.apiKeys.length > 0 && !options.apiKeys.includes(key)) throw new ApiError(401, 'invalid x-api-key');
     req.apiKeyId = apiKeyIdOf(key);
+    req.workspaceId = workspaceOf(key, ctx.faults.workspaces);
     if (!req.headers['anthropic-version']) throw invalidRequest('anthropic-version: header is required');
     const retryAfter = ctx.faults.rpmRetryAfter(req.apiKeyId, Date.now());
     if (retryAfter !== null)

@@ -3,7 +3,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import type { Readable } from 'node:stream';
 import path from 'node:path';
 import type { ModelCatalog } from '../config/load.js';
-import { endsAt, runningCounts, type BatchRecord, type RequestCounts } from './batch-record.js';
+import { endsAt, runningCounts, type BatchOwner, type BatchRecord, type RequestCounts } from './batch-record.js';
 import type { VirtualClock } from './clock.js';
 import { ApiError, invalidRequest, notFound } from './errors.js';
 import type { FaultEngine } from './faults.js';
@@ -14,6 +14,7 @@ import type { Ledger } from './ledger.js';
 import { uniform } from './outcomes.js';
 import { endOf, finishedBy, planSchedule, type ProcessingModel } from './processing.js';
 import type { PromptCache } from './prompt-cache.js';
+import { DEFAULT_WORKSPACE } from './workspaces.js';
 
 export interface StoreDeps {
   dataDir: string;
@@ -27,6 +28,10 @@ export interface StoreDeps {
   cancelEnded: 'error' | 'unchanged';
   onError: (err: unknown) => void;
 }
+
+/** batch.json as written before workspaces and the foreign client: such batches are ours, in the default workspace. */
+type StoredRecord = Omit<BatchRecord, 'workspaceId' | 'foreign'> &
+  Partial<Pick<BatchRecord, 'workspaceId' | 'foreign'>>;
 
 /** Longest wall-clock wait between lifecycle checks, so clock changes are picked up promptly. */
 const MAX_TICK_MS = 1000;
@@ -54,7 +59,12 @@ export class BatchStore {
     for (const id of await readdir(store.batchesDir)) {
       const file = path.join(store.batchesDir, id, 'batch.json');
       if (!existsSync(file)) continue;
-      const record = JSON.parse(await readFile(file, 'utf8')) as BatchRecord;
+      const raw = JSON.parse(await readFile(file, 'utf8')) as StoredRecord;
+      const record: BatchRecord = {
+        ...raw,
+        workspaceId: raw.workspaceId ?? DEFAULT_WORKSPACE,
+        foreign: raw.foreign ?? false,
+      };
       store.records.set(record.id, record);
       store.nextSeq = Math.max(store.nextSeq, record.seq + 1);
     }
@@ -77,12 +87,22 @@ export class BatchStore {
     return [...this.records.values()].sort((a, b) => b.seq - a.seq);
   }
 
-  /** The batch as of now: a batch whose end time has passed is finalized before it is returned. */
-  async get(id: string): Promise<BatchRecord> {
+  /** What `GET /v1/messages/batches` shows a key of `workspaceId`, newest first (fresh batches hidden by list lag). */
+  listed(workspaceId: string): BatchRecord[] {
+    const wallNow = Date.now();
+    return this.all().filter(
+      (r) => r.workspaceId === workspaceId && !this.lagging(r.id, this.deps.faults.listLagMs, wallNow),
+    );
+  }
+
+  /**
+   * The batch as of now, as a key of `workspaceId` sees it: a batch whose end time has passed is finalized before it
+   * is returned; one of another workspace does not exist.
+   */
+  async get(id: string, workspaceId: string): Promise<BatchRecord> {
     const record = this.records.get(id);
-    if (!record) throw notFound(`No message batch with id '${id}'`);
-    const createdWall = this.createdWallAt.get(id);
-    if (createdWall !== undefined && Date.now() - createdWall < this.deps.faults.notFoundAfterCreateMs)
+    if (!record || record.workspaceId !== workspaceId) throw notFound(`No message batch with id '${id}'`);
+    if (this.lagging(id, this.deps.faults.notFoundAfterCreateMs, Date.now()))
       throw notFound(`No message batch with id '${id}'`);
     if (record.status !== 'ended' && endsAt(record) <= this.deps.clock.now()) await this.runDue();
     return record;
@@ -108,7 +128,7 @@ export class BatchStore {
     return total;
   }
 
-  async create(body: Readable, apiKeyId: string, processing: ProcessingModel): Promise<BatchRecord> {
+  async create(body: Readable, owner: BatchOwner, processing: ProcessingModel): Promise<BatchRecord> {
     const id = newBatchId();
     const dir = path.join(this.incomingDir, id);
     await mkdir(dir, { recursive: true });
@@ -133,7 +153,9 @@ export class BatchStore {
       const record: BatchRecord = {
         id,
         seq: this.nextSeq++,
-        apiKeyId,
+        apiKeyId: owner.apiKeyId,
+        workspaceId: owner.workspaceId,
+        foreign: owner.foreign,
         requestCount: ingested.requestCount,
         bytes: ingested.bytes,
         schedule: planSchedule(processing, now, ingested.requestCount, ingested.stuckCount, uniform(id, 'spread')),
@@ -148,7 +170,9 @@ export class BatchStore {
       this.createdWallAt.set(id, Date.now());
       this.deps.ledger.recordCreated({
         id,
-        apiKeyId,
+        apiKeyId: owner.apiKeyId,
+        workspaceId: owner.workspaceId,
+        foreign: owner.foreign,
         requests: record.requestCount,
         bytes: record.bytes,
         at: now,
@@ -161,8 +185,8 @@ export class BatchStore {
     }
   }
 
-  async cancel(id: string): Promise<BatchRecord> {
-    const record = await this.get(id);
+  async cancel(id: string, workspaceId: string): Promise<BatchRecord> {
+    const record = await this.get(id, workspaceId);
     if (record.status === 'ended') {
       if (this.deps.cancelEnded === 'unchanged') return record;
       throw invalidRequest(`Batch '${id}' has already ended and cannot be canceled`);
@@ -174,8 +198,8 @@ export class BatchStore {
     return record;
   }
 
-  async delete(id: string): Promise<void> {
-    const record = await this.get(id);
+  async delete(id: string, workspaceId: string): Promise<void> {
+    const record = await this.get(id, workspaceId);
     if (record.status !== 'ended')
       throw invalidRequest(
         `Batch '${id}' is still being processed and cannot be deleted; cancel it and wait until it has ended`,
@@ -219,6 +243,15 @@ export class BatchStore {
       await writeJsonAtomic(path.join(this.deps.dataDir, 'prompt-cache.json'), cache.toJSON(now));
       this.outcomeCache.delete(due.id);
     }
+  }
+
+  /**
+   * Whether `id` was created less than `lagMs` wall-clock ms ago (eventual consistency right after a create). Wall
+   * clock, as the lag is the API's own replication delay, not part of a batch's (scalable) processing time.
+   */
+  private lagging(id: string, lagMs: number, wallNow: number): boolean {
+    const createdWall = this.createdWallAt.get(id);
+    return createdWall !== undefined && wallNow - createdWall < lagMs;
   }
 
   private poke(): void {

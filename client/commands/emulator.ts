@@ -5,7 +5,7 @@ import { startEmulator } from '../../emulator/server.js';
 import type { FaultsInput } from '../../emulator/faults.js';
 import type { EmulatorOptionsInput } from '../../emulator/options.js';
 import { UserError } from '../cli-errors.js';
-import { collect, durationMs, nonNegativeInt, port, positiveNumber, rate } from '../parse-options.js';
+import { collect, durationMs, nonNegativeInt, port, positiveInt, positiveNumber, rate } from '../parse-options.js';
 
 const ERROR_TYPES = ['overloaded_error', 'api_error', 'invalid_request_error'] as const;
 
@@ -14,6 +14,12 @@ function errorRate(value: string): [string, number] {
   if (!type || !ERROR_TYPES.includes(type as (typeof ERROR_TYPES)[number]) || r === undefined)
     throw new InvalidArgumentError(`expected TYPE=RATE with TYPE one of ${ERROR_TYPES.join(', ')}`);
   return [type, rate(r)];
+}
+
+function workspaceOfKey(value: string): [string, string] {
+  const at = value.lastIndexOf('=');
+  if (at <= 0 || at === value.length - 1) throw new InvalidArgumentError('expected KEY=WORKSPACE');
+  return [value.slice(0, at), value.slice(at + 1)];
 }
 
 interface EmulatorFlags {
@@ -37,6 +43,10 @@ interface EmulatorFlags {
   rpm?: number;
   loseCreateResponses?: number;
   resultsCutoff?: number;
+  listLag?: number;
+  shuffleResults?: boolean;
+  foreignClient?: true | number;
+  workspace?: [string, string][];
   log?: boolean;
 }
 
@@ -61,6 +71,18 @@ export function emulatorOptionsFrom(flags: EmulatorFlags): EmulatorOptionsInput 
   if (flags.rpm !== undefined) faults.rpm = flags.rpm;
   if (flags.loseCreateResponses !== undefined) faults.createResponseLost = flags.loseCreateResponses;
   if (flags.resultsCutoff !== undefined) faults.resultsCutoff = { afterLines: flags.resultsCutoff };
+  if (flags.listLag !== undefined) faults.listLagMs = Math.round(flags.listLag);
+  if (flags.shuffleResults) faults.shuffleResults = true;
+  if (flags.foreignClient !== undefined)
+    faults.foreignClient = {
+      ...((faults.foreignClient as Record<string, unknown> | undefined) ?? {}),
+      ...(flags.foreignClient === true ? {} : { everyCreates: flags.foreignClient }),
+    };
+  if (flags.workspace && flags.workspace.length > 0)
+    faults.workspaces = {
+      ...((faults.workspaces as Record<string, string> | undefined) ?? {}),
+      ...Object.fromEntries(flags.workspace),
+    };
   const processing: Record<string, number> = {};
   if (flags.baseLatency !== undefined) processing.baseLatencyMs = flags.baseLatency;
   if (flags.perRequest !== undefined) processing.perRequestMs = flags.perRequest;
@@ -110,6 +132,19 @@ export function emulatorCommand(): Command {
     .option('--rpm <n>', 'requests per minute per API key (429 above)', nonNegativeInt)
     .option('--lose-create-responses <n>', 'the next N creates succeed but their response is lost', nonNegativeInt)
     .option('--results-cutoff <lines>', 'cut the next results stream after this many lines', nonNegativeInt)
+    .option('--list-lag <duration>', 'a batch is missing from list for this long after its create', durationMs)
+    .option('--shuffle-results', 'every results download returns the lines in a different order')
+    .option(
+      '--foreign-client [every]',
+      'another tool on the workspace creates a batch of the same size after every N of our creates (default 1)',
+      positiveInt,
+    )
+    .option(
+      '--workspace <key=workspace>',
+      'put this API key (or its key_… id) in a workspace; batches are visible only within theirs (repeatable)',
+      collect(workspaceOfKey),
+      [],
+    )
     .option('--log', 'log every request')
     .action(async (flags: EmulatorFlags) => {
       const emulator = await startEmulator(emulatorOptionsFrom(flags));

@@ -26,12 +26,22 @@ export interface EmulatorStats {
   batches: {
     created: number;
     deleted: number;
+    /** Batches of the emulated foreign client (the `foreignClient` fault), included in `created`. */
+    foreign: number;
     byApiKey: Record<string, number>;
-    list: { id: string; requests: number }[];
+    byWorkspace: Record<string, number>;
+    list: {
+      id: string;
+      requests: number;
+      apiKeyId: string;
+      workspaceId: string;
+      foreign: boolean;
+      billed: { succeeded: number; usd: number } | null;
+    }[];
   };
   requests: { submitted: number };
   billed: {
-    batch: { succeeded: number; usd: number; tokens: Record<string, Record<string, number>> };
+    batch: { succeeded: number; usd: number; foreignUsd: number; tokens: Record<string, Record<string, number>> };
     sync: { requests: number; usd: number };
     totalUsd: number;
   };
