@@ -1,11 +1,10 @@
-import { once } from 'node:events';
-import { activityInfo, heartbeat, log } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { addTokens, batchCostUsd, tokensOfUsage, ZERO_TOKENS, type TokensByModel } from '../shared/pricing.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import { outcomeOf, shouldRetry, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
-import { lines, writeLine } from './jsonl.js';
+import { LineWriter, lines, terminatedLines } from './jsonl.js';
 
 export interface FetchArgs {
   jobDir: string;
@@ -17,96 +16,231 @@ export const outcomeUri = (deps: ActivityDeps, jobDir: string, chunk: ChunkRef) 
   deps.store.join(jobDir, 'rounds', String(chunk.round), 'outcomes', `${chunk.id}.json`);
 
 /**
- * Streams a batch's results into storage, then tallies them. The download resumes after a crash or a cut-off
- * stream: the complete lines already on disk are kept and skipped in the new stream (the API has no ranged
- * download). The tally checks the results are exactly this chunk's requests, one line each — a batch adopted by
- * mistake during reconciliation would be caught here, not in the output.
+ * From this attempt on, a download that ends cleanly but without some of the chunk's requests is taken as the
+ * API's final word: those requests are sent again in the retry round instead of downloading forever. Earlier
+ * attempts fail and download again, as results can lag right after a batch ends.
+ */
+export const RESULTS_FULL_ATTEMPTS = 5;
+
+/** The retry delay after a short download grows with the attempt: 5 s, 10 s, 15 s, 20 s. */
+const SHORT_DOWNLOAD_DELAY_S = 5;
+
+/** Heartbeats at most this often: a line-by-line beat would cost more than the download. */
+const HEARTBEAT_EVERY_MS = 1000;
+
+/** A heartbeat that sends at most once per interval, unless forced (phase boundaries). */
+function beater() {
+  let last = 0;
+  return (details: Record<string, number>, force = false) => {
+    const now = Date.now();
+    if (!force && now - last < HEARTBEAT_EVERY_MS) return;
+    last = now;
+    heartbeat(details);
+  };
+}
+
+/** The custom_id of a results line, or null when the line is not one (a half line, garbage). */
+function customIdOf(raw: string): string | null {
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    if (typeof parsed !== 'object' || parsed === null) return null;
+    const id = (parsed as { custom_id?: unknown }).custom_id;
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+const preview = (ids: Iterable<string>, max = 3): string => {
+  const first: string[] = [];
+  for (const id of ids) {
+    if (first.length === max) return `${first.join(', ')}, …`;
+    first.push(`'${id}'`);
+  }
+  return first.join(', ');
+};
+
+/**
+ * Streams a batch's results into storage, then tallies them. The results file holds exactly one line per request
+ * of the chunk that the API answered — nothing else: a result of another batch (one adopted by mistake during
+ * reconciliation) fails the chunk with `ResultsMismatch` before anything reaches the file finalize reads, and a
+ * result sent twice is kept once.
+ *
+ * The API has no ranged download and does not promise the same order twice, so a retried download resumes by
+ * custom_id: the complete lines already on disk are kept, and only the ids not among them are appended. A
+ * download that breaks off or comes back short fails (retryably) and keeps its partial file for the next attempt;
+ * from attempt `RESULTS_FULL_ATTEMPTS` on, requests still missing from a complete download are sent again.
  */
 export function fetchActivities(deps: ActivityDeps) {
   const { store } = deps;
 
-  async function download(args: FetchArgs, resultsUri: string): Promise<number> {
-    const partial = `${resultsUri}.download`;
-    let keep = 0;
-    let keepBytes = 0;
-    if (activityInfo().attempt > 1 && (await store.exists(partial))) {
-      for await (const line of lines(store.read(partial))) {
-        try {
-          JSON.parse(line);
-        } catch {
-          break; // the half line a dying download left behind
-        }
-        keep++;
-        keepBytes += Buffer.byteLength(line) + 1;
-      }
-      await store.truncate(partial, keepBytes);
-      if (keep > 0) log.info(`resuming the results download of ${args.batchId} after line ${keep}`);
-    } else await store.remove(partial);
+  const roundDir = (args: FetchArgs) => store.join(args.jobDir, 'rounds', String(args.chunk.round));
 
-    const out = await store.append(partial);
-    let n = 0;
-    try {
-      for await (const line of await deps.anthropic.messages.batches.results(args.batchId)) {
-        if (n++ < keep) continue;
-        await writeLine(out, JSON.stringify(line));
-        if (n % 2000 === 0) heartbeat({ lines: n });
-      }
-    } finally {
-      out.end();
-      await once(out, 'close');
-    }
-    await store.move(partial, resultsUri);
-    return keep;
+  /** Removes the temp files an attempt that died left behind (they are named `<file><marker><pid…>`). */
+  async function removeLeftovers(dir: string, prefix: string): Promise<void> {
+    for (const name of await store.list(dir)) if (name.startsWith(prefix)) await store.remove(store.join(dir, name));
   }
 
-  async function tally(args: FetchArgs, resultsUri: string, resumedFromLine: number): Promise<ChunkOutcome> {
+  async function expectedIds(chunk: ChunkRef): Promise<Set<string>> {
+    const beat = beater();
+    const ids = new Set<string>();
+    for await (const line of lines(store.read(chunk.uri))) {
+      if (!line) continue;
+      ids.add((JSON.parse(line) as { custom_id: string }).custom_id);
+      beat({ expected: ids.size });
+    }
+    return ids;
+  }
+
+  /**
+   * Keeps the valid prefix of an earlier attempt's partial file: complete lines of distinct, expected ids. It
+   * stops at the first line that is not (the half line a dying download left, or anything unexpected) and cuts the
+   * file there, so what is appended next starts on a fresh line.
+   */
+  async function keepEarlierLines(partial: string, expected: Set<string>, have: Set<string>): Promise<void> {
+    const beat = beater();
+    let bytes = 0;
+    for await (const { line, bytes: size } of terminatedLines(store.read(partial))) {
+      const id = customIdOf(line);
+      if (id === null || !expected.has(id) || have.has(id)) break;
+      have.add(id);
+      bytes += size;
+      beat({ kept: have.size });
+    }
+    await store.truncate(partial, bytes);
+  }
+
+  /** Downloads into `<results>.download`, moved to `results` once complete; returns the lines kept from before. */
+  async function download(args: FetchArgs, expected: Set<string>, resultsUri: string): Promise<number> {
+    const { attempt } = activityInfo();
+    const partial = `${resultsUri}.download`;
+    const have = new Set<string>();
+    if (attempt > 1 && (await store.exists(partial))) await keepEarlierLines(partial, expected, have);
+    else await store.remove(partial);
+    const kept = have.size;
+    if (kept > 0 && kept === expected.size) {
+      // The earlier attempt had it all and died before moving it into place: every request has its one line.
+      await store.move(partial, resultsUri);
+      return kept;
+    }
+    if (kept > 0) log.info(`resuming the results download of ${args.batchId}: ${kept} results kept from before`);
+
+    const beat = beater();
+    beat({ kept, received: 0, written: kept }, true);
+    const out = new LineWriter(await store.append(partial));
+    const signal = cancellationSignal();
+    let received = 0;
+    let unexpected: string | null = null;
+    try {
+      // Passing the signal stops a canceled or timed-out attempt from appending alongside its successor.
+      const stream = await deps.anthropic.messages.batches.results(args.batchId, {}, { signal });
+      for await (const line of stream) {
+        received++;
+        const id = line.custom_id;
+        if (!expected.has(id)) {
+          unexpected = id;
+          break;
+        }
+        if (!have.has(id)) {
+          await out.line(JSON.stringify(line));
+          have.add(id);
+        }
+        beat({ kept, received, written: have.size });
+      }
+    } catch (err) {
+      // Whatever broke (the connection, a 404 right after the batch ended, a half line), what reached the file
+      // stays for the next attempt: flush it and fail normally.
+      await out.close().catch(() => undefined);
+      if (signal.aborted) throw signal.reason ?? err;
+      if (out.error) throw out.error;
+      throw ApplicationFailure.create({
+        type: 'ResultsIncomplete',
+        message: `the results download of batch ${args.batchId} broke off after ${received} lines (${have.size} of ${expected.size} results on disk): ${err instanceof Error ? err.message : String(err)}`,
+        nonRetryable: false,
+        cause: err instanceof Error ? err : undefined,
+        details: [{ received, onDisk: have.size, expected: expected.size }],
+      });
+    }
+    if (unexpected !== null) {
+      await out.discard();
+      await store.remove(partial);
+      throw ApplicationFailure.nonRetryable(
+        `batch ${args.batchId} returned '${unexpected}', which is not (or no longer) a request of chunk ${args.chunk.id}`,
+        'ResultsMismatch',
+      );
+    }
+    await out.close();
+    beat({ kept, received, written: have.size }, true);
+
+    const missing = expected.size - have.size;
+    if (missing > 0) {
+      const which = preview([...expected].filter((id) => !have.has(id)));
+      if (attempt < RESULTS_FULL_ATTEMPTS)
+        throw ApplicationFailure.create({
+          type: 'ResultsIncomplete',
+          message: `the results of batch ${args.batchId} lack ${missing} of ${expected.size} requests of chunk ${args.chunk.id} (${which}); downloading again (attempt ${attempt} of ${RESULTS_FULL_ATTEMPTS})`,
+          nonRetryable: false,
+          nextRetryDelay: `${SHORT_DOWNLOAD_DELAY_S * attempt}s`,
+          details: [{ received, onDisk: have.size, expected: expected.size }],
+        });
+      log.warn(
+        `the results of batch ${args.batchId} still lack ${missing} requests after ${attempt} downloads (${which}); they go to the retry round`,
+      );
+    }
+    await store.move(partial, resultsUri);
+    return kept;
+  }
+
+  async function tally(
+    args: FetchArgs,
+    expected: Set<string>,
+    resultsUri: string,
+    resumedFromLine: number,
+  ): Promise<ChunkOutcome> {
     const { chunk } = args;
-    const expected = new Set<string>();
-    for await (const line of lines(store.read(chunk.uri)))
-      expected.add((JSON.parse(line) as { custom_id: string }).custom_id);
-    const retryUri = store.join(args.jobDir, 'rounds', String(chunk.round), 'retry', `${chunk.id}.ids`);
-    const retry = await store.write(retryUri);
+    const beat = beater();
+    const seen = new Set<string>();
+    const retryIds: string[] = [];
     const outcomes: Record<string, number> = {};
     const tokens: TokensByModel = {};
-    let retryable = 0;
-    let count = 0;
+    beat({ tallied: 0, of: expected.size }, true);
     for await (const raw of lines(store.read(resultsUri))) {
+      if (!raw) continue;
       const line = JSON.parse(raw) as ResultLine;
-      if (!expected.delete(line.custom_id)) {
-        await retry.abort();
+      // The download let nothing else through; a file changed behind its back must not reach the output either.
+      if (!expected.has(line.custom_id) || seen.has(line.custom_id)) {
+        await store.remove(resultsUri);
         throw ApplicationFailure.nonRetryable(
-          `batch ${args.batchId} returned '${line.custom_id}', which is not (or no longer) a request of chunk ${chunk.id}`,
+          `the results file of chunk ${chunk.id} holds '${line.custom_id}' ${seen.has(line.custom_id) ? 'twice' : 'which is not one of its requests'}`,
           'ResultsMismatch',
         );
       }
-      count++;
+      seen.add(line.custom_id);
       const key = outcomeOf(line.result);
       outcomes[key] = (outcomes[key] ?? 0) + 1;
       if (line.result.type === 'succeeded') {
         const m = line.result.message;
         tokens[m.model] = addTokens(tokens[m.model] ?? ZERO_TOKENS, tokensOfUsage(m.usage));
       }
-      if (shouldRetry(line.result, false)) {
-        retryable++;
-        await writeLine(retry.stream, line.custom_id);
-      }
+      if (shouldRetry(line.result, false)) retryIds.push(line.custom_id);
+      beat({ tallied: seen.size, of: expected.size });
     }
-    if (expected.size > 0) {
-      await retry.abort();
-      throw ApplicationFailure.nonRetryable(
-        `batch ${args.batchId} has no result for ${expected.size} requests of chunk ${chunk.id}`,
-        'ResultsMismatch',
-      );
-    }
-    await retry.commit();
+    // Requests the API never answered (after every download allowed) are sent again: the retry round gives each
+    // its one output line. They get no outcome key: they have no result yet.
+    for (const id of expected) if (!seen.has(id)) retryIds.push(id);
+
+    const retryUri = store.join(roundDir(args), 'retry', `${chunk.id}.ids`);
+    if (retryIds.length > 0) await writeIds(retryUri, retryIds);
+    else await store.remove(retryUri); // an earlier attempt's, which this outcome does not point at
+    beat({ tallied: seen.size, of: expected.size }, true);
     const outcome: ChunkOutcome = {
       chunkId: chunk.id,
       round: chunk.round,
       batchId: args.batchId,
-      requests: count,
+      requests: expected.size,
       resultsUri,
-      retryUri: retryable > 0 ? retryUri : null,
-      retryable,
+      retryUri: retryIds.length > 0 ? retryUri : null,
+      retryable: retryIds.length,
       outcomes,
       tokens,
       costUsd: batchCostUsd(deps.prices, tokens, 'batch'),
@@ -116,17 +250,33 @@ export function fetchActivities(deps: ActivityDeps) {
     return outcome;
   }
 
+  /** The ids are written only once the tally is done: no half-written file to abort on a failure midway. */
+  async function writeIds(uri: string, ids: string[]): Promise<void> {
+    const file = await store.write(uri);
+    const out = new LineWriter(file.stream);
+    try {
+      for (const id of ids) await out.line(id);
+      await out.close();
+    } catch (err) {
+      await out.discard();
+      await file.abort();
+      throw err;
+    }
+    await file.commit();
+  }
+
   return {
     async fetchResults(args: FetchArgs): Promise<ChunkOutcome> {
-      const resultsUri = store.join(
-        args.jobDir,
-        'rounds',
-        String(args.chunk.round),
-        'results',
-        `${args.chunk.id}.jsonl`,
-      );
-      const resumedFromLine = await download(args, resultsUri);
-      return tally(args, resultsUri, resumedFromLine);
+      const { chunk } = args;
+      const dir = roundDir(args);
+      // store.write names its temp files `<name>.partial-…` or, hidden, `.<name>.partial-…`.
+      await removeLeftovers(store.join(dir, 'retry'), `${chunk.id}.ids.partial-`);
+      await removeLeftovers(store.join(dir, 'retry'), `.${chunk.id}.ids.partial-`);
+      await removeLeftovers(store.join(dir, 'outcomes'), `${chunk.id}.json.tmp-`);
+      const resultsUri = store.join(dir, 'results', `${chunk.id}.jsonl`);
+      const expected = await expectedIds(chunk);
+      const resumedFromLine = await download(args, expected, resultsUri);
+      return tally(args, expected, resultsUri, resumedFromLine);
     },
   };
 }

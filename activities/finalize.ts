@@ -1,3 +1,4 @@
+import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { addTokens, batchCostUsd, mergeTokens, roundUsd, ZERO_TOKENS } from '../shared/pricing.js';
 import type { ChunkOutcome, Estimate, InvalidLine, JobReportSummary, SubmittedBatch } from '../shared/job-types.js';
@@ -52,7 +53,12 @@ export function finalizeActivities(deps: ActivityDeps) {
 
   async function retriedIds(outcomes: ChunkOutcome[]): Promise<Set<string>> {
     const ids = new Set<string>();
-    for (const o of outcomes) if (o.retryUri) for await (const id of lines(store.read(o.retryUri))) if (id) ids.add(id);
+    for (const o of outcomes)
+      if (o.retryUri)
+        for await (const id of lines(store.read(o.retryUri))) {
+          if (id) ids.add(id);
+          if (ids.size % 10_000 === 0) heartbeat({ retried: ids.size });
+        }
     return ids;
   }
 
@@ -66,19 +72,33 @@ export function finalizeActivities(deps: ActivityDeps) {
       let written = 0;
       const emit = async (line: string, result: ResultLine['result']) => {
         await writeLine(out.stream, line);
-        written++;
+        // A big output takes minutes: heartbeats let a dead worker's finalize move to another within seconds.
+        if (++written % 10_000 === 0) heartbeat({ written });
         const key = outcomeOf(result);
         outcomes[key] = (outcomes[key] ?? 0) + 1;
       };
       try {
         for (let r = 0; r < rounds.length; r++) {
-          const superseded = r < rounds.length - 1 ? await retriedIds(rounds[r]!) : new Set<string>();
+          const last = r === rounds.length - 1;
+          const superseded = last ? new Set<string>() : await retriedIds(rounds[r]!);
           for (const o of rounds[r]!) {
-            if (!o.resultsUri) continue;
-            for await (const raw of lines(store.read(o.resultsUri))) {
-              const line = JSON.parse(raw) as ResultLine;
-              if (!superseded.has(line.custom_id)) await emit(raw, line.result);
-            }
+            // In the last round, a request to retry that has no result line (the API never returned one) is
+            // answered here: no later round will.
+            const unanswered = last && o.retryUri ? await retriedIds([o]) : new Set<string>();
+            if (o.resultsUri)
+              for await (const raw of lines(store.read(o.resultsUri))) {
+                const line = JSON.parse(raw) as ResultLine;
+                unanswered.delete(line.custom_id);
+                if (!superseded.has(line.custom_id)) await emit(raw, line.result);
+              }
+            const result = {
+              type: 'errored' as const,
+              error: {
+                type: 'error',
+                error: { type: 'job_error', message: `batch ${o.batchId ?? '?'} never returned a result for it` },
+              },
+            };
+            for (const custom_id of unanswered) await emit(JSON.stringify({ custom_id, result }), result);
           }
         }
         for (const chunk of args.unsubmitted) {

@@ -50,3 +50,79 @@ export async function* userLines(input: Readable, maxLineBytes: number): AsyncGe
     first = false;
   }
 }
+
+/**
+ * The lines of a stream that end in "\n", each with its size in bytes (newline included). What follows the last
+ * newline — the half line a dying writer left behind — is not yielded, and the sizes tell where to truncate.
+ */
+export async function* terminatedLines(input: Readable): AsyncGenerator<{ line: string; bytes: number }> {
+  let carry: Buffer[] = [];
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let from = 0;
+    for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10, from)) {
+      const piece = carry.length > 0 ? Buffer.concat([...carry, buf.subarray(from, nl)]) : buf.subarray(from, nl);
+      carry = [];
+      from = nl + 1;
+      yield { line: piece.toString('utf8'), bytes: piece.length + 1 };
+    }
+    if (from < buf.length) carry.push(buf.subarray(from));
+  }
+}
+
+/**
+ * Writes lines to a stream that must never take the process down: a write stream failing with no 'error' listener
+ * is an uncaught exception, so the first error is recorded here and thrown by the next `line()` or `close()`.
+ * `close()` and `discard()` resolve only once the file is closed, so the file can then be moved or removed safely
+ * (removing it while the stream is still opening or writing would let it reappear).
+ */
+export class LineWriter {
+  private failure: Error | null = null;
+  private readonly closed: Promise<void>;
+
+  constructor(readonly stream: Writable) {
+    stream.on('error', (err: Error) => {
+      this.failure ??= err;
+    });
+    this.closed = stream.closed ? Promise.resolve() : new Promise((resolve) => stream.once('close', () => resolve()));
+  }
+
+  /** The stream's first error, if it had one. */
+  get error(): Error | null {
+    return this.failure;
+  }
+
+  /** Writes one line, respecting backpressure. */
+  async line(text: string): Promise<void> {
+    this.throwIfFailed();
+    if (this.stream.destroyed) throw new Error('write stream was closed');
+    if (this.stream.write(text + '\n')) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.on('drain', done);
+      this.stream.on('close', done);
+    });
+    this.throwIfFailed();
+  }
+
+  /** Flushes and closes; throws the stream's error if it had one. */
+  async close(): Promise<void> {
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    await this.closed;
+    this.throwIfFailed();
+  }
+
+  /** Closes without caring about what was written (before removing the file); never throws. */
+  async discard(): Promise<void> {
+    this.stream.destroy();
+    await this.closed;
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+}
