@@ -89,40 +89,46 @@ export function estimateActivities(deps: ActivityDeps) {
       const unknown = new Set<string>();
       let done = 0;
 
-      for (const [model, { s, chunkIds, reservoir }] of perModel) {
-        s.chunks = chunkIds.size;
-        const queue = [...reservoir];
-        const worker = async () => {
-          for (let p = queue.shift(); p; p = queue.shift()) {
-            try {
-              const n = await count(countable(p));
-              s.counted++;
-              s.inputSum += n;
-              s.inputSquares += n * n;
-              const ttl = cacheTtl(p);
-              if (ttl) {
-                if (ttl === '1h') s.cacheTtl = '1h';
-                const minimal = { model, messages: [{ role: 'user', content: '.' }] };
-                if (!baseline.has(model)) baseline.set(model, await count(minimal));
-                const key = createHash('sha256')
-                  .update(JSON.stringify([model, p.system, p.tools]))
-                  .digest('hex');
-                if (!prefixCache.has(key))
-                  prefixCache.set(
-                    key,
-                    (await count({ ...minimal, system: p.system, tools: p.tools })) - baseline.get(model)!,
-                  );
-                s.cacheableCounted++;
-                s.prefixSum += prefixCache.get(key)!;
+      // count_tokens may wait out rate limits (the SDK sleeps through retry-after): keep the heartbeat going meanwhile.
+      const beat = setInterval(() => heartbeat({ counted: done }), 5000);
+      try {
+        for (const [model, { s, chunkIds, reservoir }] of perModel) {
+          s.chunks = chunkIds.size;
+          const queue = [...reservoir];
+          const worker = async () => {
+            for (let p = queue.shift(); p; p = queue.shift()) {
+              try {
+                const n = await count(countable(p));
+                s.counted++;
+                s.inputSum += n;
+                s.inputSquares += n * n;
+                const ttl = cacheTtl(p);
+                if (ttl) {
+                  if (ttl === '1h') s.cacheTtl = '1h';
+                  const minimal = { model, messages: [{ role: 'user', content: '.' }] };
+                  if (!baseline.has(model)) baseline.set(model, await count(minimal));
+                  const key = createHash('sha256')
+                    .update(JSON.stringify([model, p.system, p.tools]))
+                    .digest('hex');
+                  if (!prefixCache.has(key))
+                    prefixCache.set(
+                      key,
+                      (await count({ ...minimal, system: p.system, tools: p.tools })) - baseline.get(model)!,
+                    );
+                  s.cacheableCounted++;
+                  s.prefixSum += prefixCache.get(key)!;
+                }
+              } catch (err) {
+                if (!(err instanceof NotFoundError)) throw beforeSubmitError(err, 'token count');
+                unknown.add(model);
               }
-            } catch (err) {
-              if (!(err instanceof NotFoundError)) throw beforeSubmitError(err, 'token count');
-              unknown.add(model);
+              if (++done % 50 === 0) heartbeat({ counted: done });
             }
-            if (++done % 50 === 0) heartbeat({ counted: done });
-          }
-        };
-        await Promise.all(Array.from({ length: COUNT_CONCURRENCY }, worker));
+          };
+          await Promise.all(Array.from({ length: COUNT_CONCURRENCY }, worker));
+        }
+      } finally {
+        clearInterval(beat);
       }
 
       const samples = Object.fromEntries([...perModel].map(([model, { s }]) => [model, s]));

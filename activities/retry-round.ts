@@ -1,3 +1,4 @@
+import { heartbeat } from '@temporalio/activity';
 import type { ChunkRef } from '../shared/job-types.js';
 import { ChunkWriter } from './chunk-writer.js';
 import type { ActivityDeps } from './deps.js';
@@ -23,9 +24,11 @@ export function retryRoundActivities(deps: ActivityDeps) {
         for (const source of args.from) {
           const ids = new Set<string>();
           for await (const id of lines(deps.store.read(source.retryUri))) if (id) ids.add(id);
+          let read = 0;
           for await (const line of lines(deps.store.read(source.uri))) {
             const { custom_id } = JSON.parse(line) as { custom_id: string };
             if (ids.has(custom_id)) await writer.add(line);
+            if (++read % 10_000 === 0) heartbeat({ read });
           }
         }
         return await writer.finish();

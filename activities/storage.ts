@@ -84,9 +84,17 @@ export class FileStore implements BlobStore {
 
   async write(uri: string): Promise<AtomicWrite> {
     const file = this.pathOf(uri);
-    await mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.partial-${process.pid}-${Date.now()}`;
+    const dir = path.dirname(file);
+    await mkdir(dir, { recursive: true });
+    // Hidden, and named after its target: the next write of the same file (a retry after a dead attempt) finds
+    // what the dead one left and removes it, so no half-written file stays beside a user's output.
+    const prefix = `.${path.basename(file)}.partial-`;
+    for (const name of await readdir(dir)) if (name.startsWith(prefix)) await rm(path.join(dir, name), { force: true });
+    const tmp = path.join(dir, `${prefix}${process.pid}-${Date.now()}`);
     const stream = createWriteStream(tmp);
+    // An error (disk full, the file removed by a retry) must fail the write, not crash the worker.
+    let failure: Error | null = null;
+    stream.on('error', (err) => (failure ??= err));
     const finish = async () => {
       if (!stream.closed) {
         stream.end();
@@ -96,7 +104,11 @@ export class FileStore implements BlobStore {
     return {
       stream,
       commit: async () => {
-        await finish();
+        if (!failure) await finish().catch((err: Error) => (failure ??= err));
+        if (failure) {
+          await rm(tmp, { force: true });
+          throw failure;
+        }
         await rename(tmp, file);
       },
       abort: async () => {
