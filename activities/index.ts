@@ -1,4 +1,5 @@
 import { batchStatusActivities } from './batch-status.js';
+import { chunkWorkflowActivities } from './chunk-workflows.js';
 import type { ActivityDeps } from './deps.js';
 import { estimateActivities } from './estimate.js';
 import { fetchActivities } from './fetch.js';
@@ -21,6 +22,7 @@ export function createActivities(deps: ActivityDeps) {
     ...notifyActivities(deps),
     ...retryRoundActivities(deps),
     ...finalizeActivities(deps),
+    ...chunkWorkflowActivities(),
   };
 }
 

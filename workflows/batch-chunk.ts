@@ -5,6 +5,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -42,6 +43,11 @@ interface ChunkRunState {
   expiryWarnedAt?: number;
 }
 
+/** The patch after which a chunk reports to its job only what changed (see docs/job.md, upgrading). */
+export const REPORT_ON_CHANGE_PATCH = 'report-on-change-2026-12';
+/** Even with nothing new, a chunk reports this often, so the job's view of its polls stays roughly current. */
+const QUIET_REPORT_MS = 10 * 60_000;
+
 /** Wait between polls while a canceled batch winds down. */
 const CANCEL_POLL = '5s';
 
@@ -69,6 +75,9 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
 
   setHandler(chunkStatusQuery, () => ({ chunkId: chunk.id, ...state, ...state.batch, polls: state.polls, result }));
 
+  // Chunks started before reporting on change only keep reporting every poll (their histories say so).
+  const onChangeOnly = patched(REPORT_ON_CHANGE_PATCH);
+  let lastReported = { key: '', at: 0 };
   // Progress goes to the job by signal. A signal can race the job's continue-as-new ("not found"): retry with a
   // durable backoff, and never fail the chunk because a progress update was lost.
   const report = async (extra: Partial<ChunkProgress> = {}) => {
@@ -87,6 +96,14 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       ...extra,
     };
     const final = progress.status === 'done' || progress.status === 'failed';
+    if (onChangeOnly && !final && Object.keys(extra).length === 0) {
+      // Poll times alone are no news: at hundreds of chunks, a signal per poll would flood the job's history.
+      const { lastPollAt: _l, nextPollAt: _n, ...news } = progress;
+      const key = JSON.stringify(news);
+      const now = state.lastPollAt ?? 0; // the Temporal server's time of the last poll
+      if (key === lastReported.key && now - lastReported.at < QUIET_REPORT_MS) return;
+      lastReported = { key, at: now };
+    }
     for (let attempt = 1; ; attempt++) {
       try {
         await getExternalWorkflowHandle(parent.workflowId).signal(chunkProgressSignal, progress);

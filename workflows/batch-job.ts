@@ -11,6 +11,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  sleep,
   startChild,
   upsertMemo,
   upsertSearchAttributes,
@@ -42,6 +43,13 @@ import { BatchJobEstimatedUsd, BatchJobExpiringSoon, BatchJobStatus } from './se
 /** The patch that added pre-flight checks and "nothing to submit" (see docs/job.md, upgrading). */
 export const PREFLIGHT_PATCH = 'preflight-2026-12';
 
+/** The patch after which a job notices chunk workflows that closed without reporting (see docs/job.md, upgrading). */
+export const CANCEL_PATCH = 'closed-chunks-2026-12';
+/** While canceling, how often to look for chunks that closed without reporting. */
+const CLOSED_CHILD_CHECK = '1m';
+/** While running, likewise (a chunk that reports nothing for this long is asked about). */
+const QUIET_CHUNK_CHECK = '15m';
+
 /** Jobs are split into at most this many chunks per round (a child workflow each). */
 export const MAX_CHUNKS_PER_ROUND = 1000;
 
@@ -66,9 +74,10 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   });
   const input: JobInput = { ...given, ...expanded() };
   const state: JobState = carried ?? initialState(info.startTime.getTime());
+  // Every long activity heartbeats, so a short heartbeat timeout hands a dead worker's work to another at once.
   const acts = proxyActivities<BatchActivities>({
     startToCloseTimeout: '6h',
-    heartbeatTimeout: '5m',
+    heartbeatTimeout: input.heartbeatTimeout as Duration,
     retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m' },
   });
   let changes = 0;
@@ -202,6 +211,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     while (!roundFinished(state)) {
       for (const c of chunksToStart(state, input.admission)) await startChunk(c);
       const seen = changes;
+      if (patched(CANCEL_PATCH)) startReaper();
       await condition(() => changes !== seen);
       if (workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
@@ -253,6 +263,57 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     setPhase(canceled ? 'canceled' : 'completed');
   }
 
+  /**
+   * Chunks the job counts as open whose workflow has closed died without a word (terminated, or their last report
+   * lost): they are answered as failed, and their batch — ours, the chunk recorded it — is canceled, since nobody
+   * will collect it. Without this the job would wait for them forever.
+   */
+  async function reapClosedChunks(): Promise<void> {
+    const open = state.chunks.filter(isActive);
+    if (open.length === 0) return;
+    const closed = await acts.closedWorkflows({ workflowIds: open.map(childId) });
+    for (const { workflowId, status } of closed) {
+      const c = open.find((o) => childId(o) === workflowId);
+      if (!c || !isActive(c)) continue; // its last report arrived meanwhile
+      c.status = 'failed';
+      c.error = `its chunk workflow ended (${status.toLowerCase()}) without reporting how`;
+      if (c.batchId) await acts.cancelBatch({ batchId: c.batchId, submittedAt: 0 }).catch(() => undefined);
+      changes++;
+    }
+    if (closed.length > 0) publish();
+  }
+
+  /**
+   * While chunks run, look for ones that closed without reporting every QUIET_CHUNK_CHECK: one timer at a time,
+   * whatever the signals do (a timer per wake-up would grow the history with every progress signal).
+   */
+  let reaper: Promise<void> | null = null;
+  function startReaper(): void {
+    reaper ??= CancellationScope.cancellable(async () => {
+      for (;;) {
+        await sleep(QUIET_CHUNK_CHECK);
+        await reapClosedChunks();
+      }
+    }).catch(() => undefined); // canceled with the job, whose cancel path has its own check
+  }
+
+  /** Waits until `done`, checking every few minutes for chunks that closed without reporting. */
+  async function waitForChunks(done: () => boolean, every: Duration): Promise<void> {
+    while (!(await condition(done, every))) await reapClosedChunks();
+  }
+
+  /** Cancels every open chunk (one that already closed may refuse; that is fine) and waits for them to end. */
+  async function cancelChildren(): Promise<void> {
+    for (const c of state.chunks.filter(isActive)) {
+      try {
+        await getExternalWorkflowHandle(childId(c)).cancel();
+      } catch {
+        // Already closed: the reaper below finds it.
+      }
+    }
+    await waitForChunks(() => !state.chunks.some(isActive), CLOSED_CHILD_CHECK);
+  }
+
   try {
     if (!state.prepared) await prepare();
     if (!state.estimate && state.prepared!.requests > 0) {
@@ -277,8 +338,10 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     // Canceled: cancel the open batches, collect what finished, and finalize with it — even though we are canceled.
     await CancellationScope.nonCancellable(async () => {
       setPhase('canceling');
-      for (const c of state.chunks.filter(isActive)) await getExternalWorkflowHandle(childId(c)).cancel();
-      await condition(() => !state.chunks.some(isActive));
+      if (!patched(CANCEL_PATCH)) {
+        for (const c of state.chunks.filter(isActive)) await getExternalWorkflowHandle(childId(c)).cancel();
+        await condition(() => !state.chunks.some(isActive));
+      } else await cancelChildren();
       await finalize(true);
     });
     throw err;

@@ -109,7 +109,8 @@ export function renderFrame(v: JobStatusView, now: number): string {
   if (Object.keys(totals.outcomes).length > 0) lines.push(`  outcomes: ${outcomesLine(totals.outcomes)}`);
   const tail: string[] = [];
   if (totals.costUsd > 0) tail.push(`cost so far ${usd(totals.costUsd)}`);
-  if (totals.nextPollAt) tail.push(`next poll in ${duration(totals.nextPollAt - now)}`);
+  // Chunks report poll times only with news, so a past "next poll" just means one is due.
+  if (totals.nextPollAt && totals.nextPollAt > now) tail.push(`next poll in ${duration(totals.nextPollAt - now)}`);
   const expiry = expiryText(v, now);
   if (expiry) tail.push(expiry);
   if (tail.length > 0) lines.push(`  ${tail.join('  ·  ')}`);
@@ -163,7 +164,8 @@ export function waitingLine(v: JobStatusView, now: number): string {
   const done = v.chunks.filter((c) => c.ref.round === v.round).reduce((sum, c) => sum + chunkDone(c), 0);
   const parts = [`still ${v.phase.replaceAll('_', ' ')}`];
   if (v.chunks.length > 0) parts.push(`${open.length} batch(es) open`, `${int(done)}/${int(requests)} answered`);
-  if (v.totals.nextPollAt) parts.push(`next poll in ${duration(v.totals.nextPollAt - now)}`);
+  if (v.totals.nextPollAt && v.totals.nextPollAt > now)
+    parts.push(`next poll in ${duration(v.totals.nextPollAt - now)}`);
   const expiry = expiryText(v, now);
   if (expiry) parts.push(expiry);
   return `${at} ${parts.join(' · ')}`;
