@@ -1,3 +1,4 @@
+import { createHash, type Hash } from 'node:crypto';
 import { ChunkPlanner } from '../shared/chunking.js';
 import type { ChunkRef } from '../shared/job-types.js';
 import { chunkId } from './deps.js';
@@ -8,7 +9,7 @@ import type { AtomicWrite, BlobStore } from './storage.js';
 export class ChunkWriter {
   private readonly planner: ChunkPlanner;
   private readonly chunks: ChunkRef[] = [];
-  private current: { write: AtomicWrite; ref: ChunkRef } | null = null;
+  private current: { write: AtomicWrite; ref: ChunkRef; hash: Hash } | null = null;
 
   constructor(
     private readonly store: BlobStore,
@@ -33,11 +34,13 @@ export class ChunkWriter {
       this.current = {
         write: await this.store.write(uri),
         ref: { id, round: this.round, index, uri, requests: 0, bytes: 0 },
+        hash: createHash('sha256'),
       };
     }
     this.planner.add(size);
     this.current.ref.requests++;
     this.current.ref.bytes += size + 1;
+    this.current.hash.update(line).update('\n');
     await writeLine(this.current.write.stream, line);
   }
 
@@ -55,7 +58,7 @@ export class ChunkWriter {
   private async closeCurrent(): Promise<void> {
     if (!this.current) return;
     await this.current.write.commit();
-    this.chunks.push(this.current.ref);
+    this.chunks.push({ ...this.current.ref, digest: this.current.hash.digest('hex') });
     this.current = null;
     this.planner.reset();
   }

@@ -14,6 +14,8 @@ export interface ActivityDeps {
   modelDirectory: ModelDirectory;
   dataDir: string;
   webhookAllowlist: string[];
+  /** How long after an ambiguous create to wait before listing batches (longer than the API's list lag). */
+  reconcileSettleMs: number;
 }
 
 /** The working folder of one job, named after its workflow id. */

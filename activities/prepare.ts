@@ -53,7 +53,11 @@ export function prepareActivities(deps: ActivityDeps) {
     if (!entry) throw ApplicationFailure.nonRetryable(`input ${args.input} does not exist`, 'InputNotFound');
     if (entry.kind !== 'file')
       throw ApplicationFailure.nonRetryable(`input ${args.input} is not a file`, 'InputNotAFile');
-    await store.remove(store.join(jobDir, 'rounds'));
+    // Chunk files are rewritten; submission records (rounds/<r>/submit/) are never deleted: a job reset to its
+    // start, or a job id run again, must find the batches it already paid for rather than create them again.
+    for (const round of await store.list(store.join(jobDir, 'rounds')))
+      for (const derived of ['chunks', 'outcomes', 'retry'])
+        await store.remove(store.join(jobDir, 'rounds', round, derived));
 
     const chunks = new ChunkWriter(store, jobDir, 0, args.chunk);
     const seen = new Set<string>();

@@ -30,7 +30,9 @@ export interface BlobStore {
   write(uri: string): Promise<AtomicWrite>;
   /** Opens for appending (resumable downloads). */
   append(uri: string): Promise<WriteStream>;
+  /** Whether something is there; only "not found" is false (other errors are thrown). */
   exists(uri: string): Promise<boolean>;
+  readText(uri: string): Promise<string>;
   /** What is at a location, or null when nothing is; errors other than "absent" are thrown. */
   inspect(uri: string): Promise<EntryInfo | null>;
   /** Why a file could not be created at `uri` (null when it can): its nearest existing ancestor must be a writable folder. */
@@ -127,10 +129,12 @@ export class FileStore implements BlobStore {
   }
 
   async exists(uri: string): Promise<boolean> {
-    return stat(this.pathOf(uri)).then(
-      () => true,
-      () => false,
-    );
+    // Only "no such file" means absent: a transient error (EIO, ESTALE on NFS) must not pass for a missing record.
+    return (await this.inspect(uri)) !== null;
+  }
+
+  async readText(uri: string): Promise<string> {
+    return readFile(this.pathOf(uri), 'utf8');
   }
 
   async inspect(uri: string): Promise<EntryInfo | null> {

@@ -1,7 +1,9 @@
 import { heartbeat, log } from '@temporalio/activity';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { ChunkRef, SubmittedBatch } from '../shared/job-types.js';
+import { ApplicationFailure } from '@temporalio/common';
 import { beforeSubmitError } from './api-errors.js';
+import { createFailure } from './create-failure.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
 
@@ -9,8 +11,12 @@ import { lines } from './jsonl.js';
 interface Intent {
   chunkId: string;
   requests: number;
+  /** The chunk's content, so a record of other content (a re-run on a changed input) is never taken for this one. */
+  digest?: string;
   newestBefore: { id: string; createdAt: string } | null;
   recordedAt: string;
+  /** When a create failed without telling whether it created anything (timeout, reset, 5xx). */
+  ambiguousAt?: string;
 }
 
 export interface SubmitArgs {
@@ -68,8 +74,21 @@ export function submitActivities(deps: ActivityDeps) {
     // Oldest first: the batch created closest after our intent is the likeliest to be ours.
     for (const b of candidates.reverse()) {
       if (await store.createExclusive(claimUri(b.id), owner)) return b;
+      // Claimed already — by us, when an earlier attempt died between the claim and the done record.
+      if ((await store.readText(claimUri(b.id)).catch(() => '')) === owner) return b;
     }
     return null;
+  }
+
+  /**
+   * Records of another content for this chunk id (the job id run again on a changed input) are moved aside, never
+   * deleted: they name batches that were paid for.
+   */
+  async function setAsideIfStale(uri: string, digest: string | undefined): Promise<void> {
+    if (!digest || !(await store.exists(uri))) return;
+    const recorded = (await store.readJson<{ digest?: string }>(uri)).digest;
+    if (recorded === undefined || recorded === digest) return;
+    await store.move(uri, `${uri}.superseded-${Date.now()}`);
   }
 
   return {
@@ -79,10 +98,13 @@ export function submitActivities(deps: ActivityDeps) {
       const doneUri = `${base}.batch.json`;
       const intentUri = `${base}.intent.json`;
       const owner = JSON.stringify({ job: args.jobId, chunk: chunk.id });
+      await setAsideIfStale(doneUri, chunk.digest);
+      await setAsideIfStale(intentUri, chunk.digest);
       if (await store.exists(doneUri)) return store.readJson<SubmittedBatch>(doneUri);
 
       const record = async (b: MessageBatch, adopted: boolean) => {
-        const submitted: SubmittedBatch = {
+        const submitted: SubmittedBatch & { digest?: string } = {
+          ...(chunk.digest ? { digest: chunk.digest } : {}),
           batchId: b.id,
           createdAt: b.created_at,
           expiresAt: b.expires_at,
@@ -95,6 +117,15 @@ export function submitActivities(deps: ActivityDeps) {
 
       if (await store.exists(intentUri)) {
         const intent = await store.readJson<Intent>(intentUri);
+        // The API's list lags behind a create: reconcile only once the settling window has passed, so a batch
+        // that exists is seen (an earlier attempt whose worker died counts from its intent).
+        const settledAt = Date.parse(intent.ambiguousAt ?? intent.recordedAt) + deps.reconcileSettleMs;
+        if (Date.now() < settledAt)
+          throw ApplicationFailure.create({
+            message: `waiting ${Math.ceil((settledAt - Date.now()) / 1000)} s for the batch list to settle before reconciling`,
+            type: 'ReconcileSettling',
+            nextRetryDelay: settledAt - Date.now(),
+          });
         const found = await reconcile(intent, owner).catch((err: unknown) => {
           throw beforeSubmitError(err, 'reconciliation');
         });
@@ -109,6 +140,7 @@ export function submitActivities(deps: ActivityDeps) {
         const intent: Intent = {
           chunkId: chunk.id,
           requests: chunk.requests,
+          ...(chunk.digest ? { digest: chunk.digest } : {}),
           newestBefore: await newestBatch().catch((err: unknown) => {
             throw beforeSubmitError(err, 'batch list');
           }),
@@ -126,11 +158,24 @@ export function submitActivities(deps: ActivityDeps) {
           maxRetries: 0,
         });
       } catch (err) {
+        if (createFailure(err) === 'definite') {
+          // The API answered and refused: nothing was created, so the next attempt creates without reconciling.
+          await store.remove(intentUri);
+        } else {
+          const intent = await store.readJson<Intent>(intentUri);
+          await store.writeJson(intentUri, { ...intent, ambiguousAt: new Date().toISOString() });
+        }
         throw beforeSubmitError(err, 'batch create');
       } finally {
         clearInterval(beat);
       }
-      await store.createExclusive(claimUri(batch.id), owner);
+      if (!(await store.createExclusive(claimUri(batch.id), owner)))
+        // We just created it, so it is ours whatever the claim says; a reconciling chunk that claimed it first
+        // will find out from its results (they carry our custom_ids) and submit again.
+        log.error('a batch this chunk just created was claimed by another chunk', {
+          batchId: batch.id,
+          claimedBy: await store.readText(claimUri(batch.id)).catch(() => '?'),
+        });
       return record(batch, false);
     },
   };

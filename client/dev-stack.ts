@@ -124,6 +124,8 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
       dataDir: o.dataDir,
       allowedRoots: process.env.CLAUDE_BATCH_ALLOWED_ROOTS?.split(path.delimiter).filter(Boolean) ?? [process.cwd()],
       webhookAllowlist: (process.env.CLAUDE_BATCH_WEBHOOK_ALLOWLIST ?? '').split(',').filter(Boolean),
+      // Our emulator lists a batch as soon as it exists (unless its list-lag fault is set); the real API may lag.
+      reconcileSettleMs: emulator ? 2000 : 60_000,
     };
     const native = await NativeConnection.connect({ address: temporalAddress });
     stops.push(() => native.close());

@@ -9,6 +9,8 @@ export interface ChunkRef {
   uri: string;
   requests: number;
   bytes: number;
+  /** sha256 of the chunk file: submission records of another chunk content (a re-run on a changed input) are not reused. */
+  digest?: string;
 }
 
 export interface InvalidLine {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
+import { toMs } from '../shared/duration.js';
 
 /**
  * Worker settings, from the environment only. The Anthropic API key lives here and nowhere else: not in workflow
@@ -14,6 +15,11 @@ export const WorkerConfigSchema = z.object({
   allowedRoots: z.array(z.string()),
   webhookAllowlist: z.array(z.string()),
   pricesFile: z.string().optional(),
+  /**
+   * After a create whose answer was lost, how long to wait before looking for the batch in the API's list (which
+   * lags behind creates). Longer is safer; it delays only the recovery of a lost answer.
+   */
+  reconcileSettleMs: z.number().int().min(0).default(60_000),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -36,5 +42,6 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
         : [process.cwd()],
     webhookAllowlist: list(env.CLAUDE_BATCH_WEBHOOK_ALLOWLIST, ','),
     pricesFile: env.CLAUDE_BATCH_PRICES || undefined,
+    reconcileSettleMs: env.CLAUDE_BATCH_RECONCILE_SETTLE ? toMs(env.CLAUDE_BATCH_RECONCILE_SETTLE) : undefined,
   });
 }

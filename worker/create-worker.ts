@@ -40,6 +40,7 @@ export async function createBatchWorker(options: BatchWorkerOptions): Promise<Wo
     modelDirectory: new ModelDirectory(anthropic),
     dataDir: config.dataDir,
     webhookAllowlist: config.webhookAllowlist,
+    reconcileSettleMs: config.reconcileSettleMs,
   });
   return Worker.create({
     connection: options.connection,

@@ -95,6 +95,8 @@ export function testWorkerConfig(emulatorUrl: string, overrides: Partial<WorkerC
     dataDir,
     allowedRoots: [tmpdir()],
     webhookAllowlist: [],
+    // The emulator's list shows a batch at once unless a test sets its list lag.
+    reconcileSettleMs: 500,
     ...overrides,
   };
 }

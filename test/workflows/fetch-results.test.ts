@@ -72,6 +72,7 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
       modelDirectory: new ModelDirectory(anthropic),
       dataDir,
       webhookAllowlist: [],
+      reconcileSettleMs: 0,
     };
   });
   afterEach(() => assert.deepEqual(crashes, [], 'no uncaught exception or unhandled rejection'));

@@ -1,0 +1,158 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import Anthropic from '@anthropic-ai/sdk';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import type { ActivityDeps } from '../../activities/deps.js';
+import { ModelDirectory } from '../../activities/model-directory.js';
+import { FileStore } from '../../activities/storage.js';
+import { submitActivities } from '../../activities/submit.js';
+import { prepareActivities } from '../../activities/prepare.js';
+import { loadModelCatalog, loadPriceTable } from '../../config/load.js';
+import type { ChunkRef, PreparedJob, SubmittedBatch } from '../../shared/job-types.js';
+import { startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
+import { shortRequest } from '../helpers/jobs.js';
+
+/**
+ * `submitBatch` under MockActivityEnvironment against the real emulator: what each kind of failed create leads to,
+ * counted in the emulator's ledger (our batches, not the foreign client's).
+ */
+describe('submitBatch: one batch per chunk whatever the create failure', () => {
+  let em: EmulatorHarness;
+  let root: string;
+  let deps: ActivityDeps;
+  const ours = async () => {
+    const s = await em.stats();
+    return s.batches.list.filter((b) => !(b as { foreign?: boolean }).foreign);
+  };
+
+  before(async () => {
+    em = await startTestEmulator();
+    root = mkdtempSync(path.join(tmpdir(), 'cb-submit-'));
+    const dataDir = path.join(root, 'data');
+    // As worker/create-worker.ts builds it; no SDK retries of its own for the tests' sake of counting.
+    const anthropic = new Anthropic({ apiKey: TEST_KEY, baseURL: em.url, maxRetries: 0 });
+    deps = {
+      store: new FileStore(dataDir, [root]),
+      anthropic,
+      prices: loadPriceTable(),
+      models: loadModelCatalog(),
+      modelDirectory: new ModelDirectory(anthropic),
+      dataDir,
+      webhookAllowlist: [],
+      reconcileSettleMs: 0,
+    };
+  });
+  after(async () => {
+    await em?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  function chunkOf(job: string, n: number, prefix = job): { args: { jobId: string; jobDir: string; chunk: ChunkRef } } {
+    const jobDir = path.join(root, 'data', 'jobs', job);
+    const file = path.join(jobDir, 'rounds', '0', 'chunks', 'r0-c0001.jsonl');
+    mkdirSync(path.dirname(file), { recursive: true });
+    const body = Array.from({ length: n }, (_, i) => JSON.stringify(shortRequest(i, prefix)) + '\n').join('');
+    writeFileSync(file, body);
+    const chunk: ChunkRef = {
+      id: 'r0-c0001',
+      round: 0,
+      index: 0,
+      uri: pathToFileURL(file).href,
+      requests: n,
+      bytes: body.length,
+      digest: createHash('sha256').update(body).digest('hex'),
+    };
+    return { args: { jobId: job, jobDir: pathToFileURL(jobDir).href, chunk } };
+  }
+
+  async function attempt(
+    args: { jobId: string; jobDir: string; chunk: ChunkRef },
+    n: number,
+    settleMs = 0,
+  ): Promise<SubmittedBatch> {
+    const env = new MockActivityEnvironment({ attempt: n }, { logger: new DefaultLogger('ERROR') });
+    return env.run(submitActivities({ ...deps, reconcileSettleMs: settleMs }).submitBatch, args);
+  }
+
+  it('a definite refusal (429) created nothing: the next attempt creates without reconciling, so an equal-size foreign batch is never adopted', async () => {
+    const before = (await ours()).length;
+    const { args } = chunkOf('definite', 4);
+    await em.setFaults({ http: [{ endpoint: 'create', status: 429, times: 1 }] });
+    await assert.rejects(attempt(args, 1));
+    // Another tool creates a batch of the same size meanwhile.
+    await em.setFaults({});
+    const foreign = await em.client.messages.batches.create({
+      requests: Array.from({ length: 4 }, (_, i) => shortRequest(i, 'foreign')) as never,
+    });
+    const submitted = await attempt(args, 2);
+    assert.equal(submitted.adopted, false);
+    assert.notEqual(submitted.batchId, foreign.id);
+    assert.equal((await ours()).length, before + 2, 'ours and the foreign one: no batch lost, none adopted');
+  });
+
+  it('a lost answer is reconciled only after the settling window, so a lagging list does not cause a second create', async () => {
+    const { args } = chunkOf('lagging', 5);
+    const before = (await em.stats()).batches.created;
+    await em.setFaults({ createResponseLost: 1, listLagMs: 1500 });
+    await assert.rejects(attempt(args, 1, 3000));
+    await assert.rejects(attempt(args, 2, 3000), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'ReconcileSettling');
+      assert.ok(Number(err.nextRetryDelay) > 0);
+      return true;
+    });
+    await new Promise((r) => setTimeout(r, 3200));
+    const submitted = await attempt(args, 3, 3000);
+    assert.equal(submitted.adopted, true, 'found, not created again');
+    assert.equal((await em.stats()).batches.created, before + 1, 'exactly one batch');
+    await em.setFaults({});
+  });
+
+  it('its own claim is recognised: a crash between claiming and recording does not lead to a second create', async () => {
+    const { args } = chunkOf('own-claim', 6);
+    const before = (await em.stats()).batches.created;
+    await em.setFaults({ createResponseLost: 1 });
+    await assert.rejects(attempt(args, 1));
+    await em.setFaults({});
+    // The attempt that found it claimed it, then died before writing its done record.
+    const [batch] = (await em.client.messages.batches.list({ limit: 1 })).data;
+    const claim = path.join(root, 'data', 'claims', batch!.id);
+    mkdirSync(path.dirname(claim), { recursive: true });
+    writeFileSync(claim, JSON.stringify({ job: 'own-claim', chunk: 'r0-c0001' }));
+    const submitted = await attempt(args, 2);
+    assert.equal(submitted.batchId, batch!.id);
+    assert.equal((await em.stats()).batches.created, before + 1);
+  });
+
+  it('records survive a re-run of the job id (or a reset): the same chunk finds its batch; a changed one gets its own', async () => {
+    const input = path.join(root, 'rerun.jsonl');
+    const write = (prefix: string) =>
+      writeFileSync(input, [0, 1, 2].map((i) => JSON.stringify(shortRequest(i, prefix))).join('\n') + '\n');
+    const prepare = async () => {
+      const env = new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') });
+      const chunk = { maxRequests: 100, maxBytes: 1_000_000 };
+      const prepared: PreparedJob = await env.run(prepareActivities(deps).prepareJob, {
+        jobId: 'rerun',
+        input,
+        chunk,
+        onInvalid: 'reject' as const,
+      });
+      return { jobId: 'rerun', jobDir: prepared.jobDir, chunk: prepared.chunks[0]! };
+    };
+    write('same');
+    const first = await attempt(await prepare(), 1);
+    // Validation runs again (a reset to the first workflow task, or the job id started again): same input.
+    const again = await attempt(await prepare(), 1);
+    assert.equal(again.batchId, first.batchId, 'the same content: the batch already paid for');
+    write('changed');
+    const changed = await attempt(await prepare(), 1);
+    assert.notEqual(changed.batchId, first.batchId, 'other content: its own batch');
+  });
+});
