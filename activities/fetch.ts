@@ -76,11 +76,6 @@ export function fetchActivities(deps: ActivityDeps) {
 
   const roundDir = (args: FetchArgs) => store.join(args.jobDir, 'rounds', String(args.chunk.round));
 
-  /** Removes the temp files an attempt that died left behind (they are named `<file><marker><pid…>`). */
-  async function removeLeftovers(dir: string, prefix: string): Promise<void> {
-    for (const name of await store.list(dir)) if (name.startsWith(prefix)) await store.remove(store.join(dir, name));
-  }
-
   async function expectedIds(chunk: ChunkRef): Promise<Set<string>> {
     const beat = beater();
     const ids = new Set<string>();
@@ -269,10 +264,7 @@ export function fetchActivities(deps: ActivityDeps) {
     async fetchResults(args: FetchArgs): Promise<ChunkOutcome> {
       const { chunk } = args;
       const dir = roundDir(args);
-      // store.write names its temp files `<name>.partial-…` or, hidden, `.<name>.partial-…`.
-      await removeLeftovers(store.join(dir, 'retry'), `${chunk.id}.ids.partial-`);
-      await removeLeftovers(store.join(dir, 'retry'), `.${chunk.id}.ids.partial-`);
-      await removeLeftovers(store.join(dir, 'outcomes'), `${chunk.id}.json.tmp-`);
+      // A dead attempt's temp files are removed by the store when this attempt writes the same files.
       const resultsUri = store.join(dir, 'results', `${chunk.id}.jsonl`);
       const expected = await expectedIds(chunk);
       const resumedFromLine = await download(args, expected, resultsUri);

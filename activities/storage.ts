@@ -86,13 +86,7 @@ export class FileStore implements BlobStore {
 
   async write(uri: string): Promise<AtomicWrite> {
     const file = this.pathOf(uri);
-    const dir = path.dirname(file);
-    await mkdir(dir, { recursive: true });
-    // Hidden, and named after its target: the next write of the same file (a retry after a dead attempt) finds
-    // what the dead one left and removes it, so no half-written file stays beside a user's output.
-    const prefix = `.${path.basename(file)}.partial-`;
-    for (const name of await readdir(dir)) if (name.startsWith(prefix)) await rm(path.join(dir, name), { force: true });
-    const tmp = path.join(dir, `${prefix}${process.pid}-${Date.now()}`);
+    const tmp = await freshTempFor(file);
     const stream = createWriteStream(tmp);
     // An error (disk full, the file removed by a retry) must fail the write, not crash the worker.
     let failure: Error | null = null;
@@ -183,8 +177,7 @@ export class FileStore implements BlobStore {
 
   async writeJson(uri: string, value: unknown): Promise<void> {
     const file = this.pathOf(uri);
-    await mkdir(path.dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${process.pid}`;
+    const tmp = await freshTempFor(file);
     await writeFile(tmp, JSON.stringify(value, null, 2));
     await rename(tmp, file);
   }
@@ -242,6 +235,19 @@ export class FileStore implements BlobStore {
       );
     return file;
   }
+}
+
+/**
+ * A temp file beside `file` to write and then rename into place: hidden, and named after its target, so the next
+ * write of the same file (a retry after a dead attempt) removes what the dead one left — no half-written file
+ * stays beside a user's output.
+ */
+async function freshTempFor(file: string): Promise<string> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const prefix = `.${path.basename(file)}.partial-`;
+  for (const name of await readdir(dir)) if (name.startsWith(prefix)) await rm(path.join(dir, name), { force: true });
+  return path.join(dir, `${prefix}${process.pid}-${Date.now()}`);
 }
 
 /** The real path of `file`, or of its nearest existing ancestor joined with the rest (symlinks cannot escape). */

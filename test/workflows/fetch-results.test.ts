@@ -13,19 +13,17 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type { ActivityDeps } from '../../activities/deps.js';
+import { activityDeps } from '../../worker/create-worker.js';
+import { testWorkerConfig } from '../helpers/temporal.js';
 import { fetchActivities, RESULTS_FULL_ATTEMPTS } from '../../activities/fetch.js';
 import { finalizeActivities } from '../../activities/finalize.js';
-import { ModelDirectory } from '../../activities/model-directory.js';
 import { retryRoundActivities } from '../../activities/retry-round.js';
-import { FileStore } from '../../activities/storage.js';
-import { loadModelCatalog, loadPriceTable } from '../../config/load.js';
 import type { ChunkOutcome, ChunkRef } from '../../shared/job-types.js';
-import { collect, request, startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
+import { collect, request, startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 
 type Request = ReturnType<typeof request>;
 interface Line {
@@ -62,18 +60,8 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
     em = await startTestEmulator();
     root = mkdtempSync(path.join(tmpdir(), 'cb-fetch-'));
     const dataDir = path.join(root, 'data');
-    // Built as worker/create-worker.ts builds it, against the emulator over HTTP.
-    const anthropic = new Anthropic({ apiKey: TEST_KEY, baseURL: em.url, maxRetries: 2 });
-    deps = {
-      store: new FileStore(dataDir, [root]),
-      anthropic,
-      prices: loadPriceTable(),
-      models: loadModelCatalog(),
-      modelDirectory: new ModelDirectory(anthropic),
-      dataDir,
-      webhookAllowlist: [],
-      reconcileSettleMs: 0,
-    };
+    // Built exactly as the worker builds them, against the emulator over HTTP.
+    deps = activityDeps(testWorkerConfig(em.url, { dataDir, allowedRoots: [root], reconcileSettleMs: 0 }));
   });
   afterEach(() => assert.deepEqual(crashes, [], 'no uncaught exception or unhandled rejection'));
   after(async () => {
@@ -216,9 +204,10 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
     const round = path.join(fileOf(jobDir), 'rounds', '0');
     mkdirSync(path.join(round, 'retry'), { recursive: true });
     mkdirSync(path.join(round, 'outcomes'), { recursive: true });
-    writeFileSync(path.join(round, 'retry', `${chunk.id}.ids.partial-99999-1`), 'mix-1\nmi');
+    // What a worker that died mid-write leaves (the store's hidden temp files, see FileStore).
+    writeFileSync(path.join(round, 'retry', `.${chunk.id}.ids.partial-99999-1`), 'mix-1\nmi');
     writeFileSync(path.join(round, 'retry', `.${chunk.id}.ids.partial-99999-2`), 'mix-2\nmi');
-    writeFileSync(path.join(round, 'outcomes', `${chunk.id}.json.tmp-99999`), '{"chunk');
+    writeFileSync(path.join(round, 'outcomes', `.${chunk.id}.json.partial-99999-3`), '{"chunk');
 
     await assert.rejects(attempt({ jobDir, chunk, batchId }, 1), failure('ResultsIncomplete', false));
     const outcome = await attempt({ jobDir, chunk, batchId }, 2);
