@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { loadModelCatalog, loadPriceTable } from '../config/load.js';
-import { createActivities } from '../activities/index.js';
+import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { FileStore } from '../activities/storage.js';
 import { ModelDirectory } from '../activities/model-directory.js';
 import type { WorkerConfig } from './config.js';
@@ -24,15 +24,14 @@ export interface BatchWorkerOptions {
   interceptors?: WorkerOptions['interceptors'];
 }
 
-/** A worker for batch jobs: workflows plus activities bound to storage and an Anthropic client built from the config. */
-export async function createBatchWorker(options: BatchWorkerOptions): Promise<Worker> {
-  const { config } = options;
+/** What the activities get from the worker's settings: storage, the Anthropic client (holding the key), config. */
+export function activityDeps(config: WorkerConfig): ActivityDeps {
   const anthropic = new Anthropic({
     apiKey: config.anthropicApiKey,
     ...(config.anthropicBaseUrl ? { baseURL: config.anthropicBaseUrl } : {}),
     maxRetries: 2,
   });
-  const activities = createActivities({
+  return {
     store: new FileStore(config.dataDir, config.allowedRoots),
     anthropic,
     prices: loadPriceTable(config.pricesFile),
@@ -41,7 +40,13 @@ export async function createBatchWorker(options: BatchWorkerOptions): Promise<Wo
     dataDir: config.dataDir,
     webhookAllowlist: config.webhookAllowlist,
     reconcileSettleMs: config.reconcileSettleMs,
-  });
+  };
+}
+
+/** A worker for batch jobs: workflows plus activities bound to storage and an Anthropic client built from the config. */
+export async function createBatchWorker(options: BatchWorkerOptions): Promise<Worker> {
+  const { config } = options;
+  const activities = createActivities(activityDeps(config));
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,

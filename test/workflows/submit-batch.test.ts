@@ -5,18 +5,16 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import Anthropic from '@anthropic-ai/sdk';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import type { ActivityDeps } from '../../activities/deps.js';
-import { ModelDirectory } from '../../activities/model-directory.js';
-import { FileStore } from '../../activities/storage.js';
+import { activityDeps } from '../../worker/create-worker.js';
+import { testWorkerConfig } from '../helpers/temporal.js';
 import { submitActivities } from '../../activities/submit.js';
 import { prepareActivities } from '../../activities/prepare.js';
-import { loadModelCatalog, loadPriceTable } from '../../config/load.js';
 import type { ChunkRef, PreparedJob, SubmittedBatch } from '../../shared/job-types.js';
-import { startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
+import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 import { shortRequest } from '../helpers/jobs.js';
 
 /**
@@ -36,18 +34,8 @@ describe('submitBatch: one batch per chunk whatever the create failure', () => {
     em = await startTestEmulator();
     root = mkdtempSync(path.join(tmpdir(), 'cb-submit-'));
     const dataDir = path.join(root, 'data');
-    // As worker/create-worker.ts builds it; no SDK retries of its own for the tests' sake of counting.
-    const anthropic = new Anthropic({ apiKey: TEST_KEY, baseURL: em.url, maxRetries: 0 });
-    deps = {
-      store: new FileStore(dataDir, [root]),
-      anthropic,
-      prices: loadPriceTable(),
-      models: loadModelCatalog(),
-      modelDirectory: new ModelDirectory(anthropic),
-      dataDir,
-      webhookAllowlist: [],
-      reconcileSettleMs: 0,
-    };
+    // Built exactly as the worker builds them, against the emulator over HTTP.
+    deps = activityDeps(testWorkerConfig(em.url, { dataDir, allowedRoots: [root], reconcileSettleMs: 0 }));
   });
   after(async () => {
     await em?.close();
