@@ -8,7 +8,7 @@ import { tooLarge } from './ingest.js';
 import { checkParams } from './model-checks.js';
 import { ProcessingSchema, type ProcessingInput } from './options.js';
 import type { ProcessingModel } from './processing.js';
-import { pageQuery } from './page-query.js';
+import { pageOf, pageQuery } from './page-query.js';
 import { respond } from './respond.js';
 import type { EmulatorContext } from './server.js';
 import { shuffledResults } from './shuffled-results.js';
@@ -62,25 +62,10 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
     '/v1/messages/batches',
     { config: { endpoint: 'list' } },
     async (req) => {
-      const { limit, beforeId, afterId } = pageQuery(req.query);
+      const query = pageQuery(req.query);
       await store.settleAll();
       const all = store.listed(req.workspaceId);
-      const indexOf = (id: string, field: string) => {
-        const i = all.findIndex((r) => r.id === id);
-        if (i < 0) throw invalidRequest(`${field}: no message batch with id '${id}'`);
-        return i;
-      };
-      let page = all.slice(0, limit);
-      let hasMore = all.length > limit;
-      if (afterId !== undefined) {
-        const i = indexOf(afterId, 'after_id');
-        page = all.slice(i + 1, i + 1 + limit);
-        hasMore = i + 1 + limit < all.length;
-      } else if (beforeId !== undefined) {
-        const i = indexOf(beforeId, 'before_id');
-        page = all.slice(Math.max(0, i - limit), i);
-        hasMore = i - limit > 0;
-      }
+      const { page, hasMore } = pageOf(all, query, (id) => all.findIndex((r) => r.id === id), 'message batch');
       return {
         data: page.map((r) => view(req, r)),
         has_more: hasMore,

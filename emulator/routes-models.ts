@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { findModel, type ModelCatalog, type ModelInfo as CatalogModel } from '../config/load.js';
-import { pageQuery } from './page-query.js';
+import { pageOf, pageQuery } from './page-query.js';
 import { invalidRequest, notFound } from './errors.js';
 import type { EmulatorContext } from './server.js';
 
@@ -15,26 +15,14 @@ type Query = Record<string, string | string[] | undefined>;
 /** The Models API: GET /v1/models and GET /v1/models/{model_id}, served from config/models.json. */
 export function registerModelRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
   app.get<{ Querystring: Query }>('/v1/models', { config: { endpoint: 'models_list' } }, async (req) => {
-    const { limit, afterId, beforeId, lifecycles } = listQuery(req.query);
-    const all = catalogueModels(ctx.catalog).filter((m) => lifecycles.includes(m.lifecycle));
-    const cursor = (id: string, field: string) => {
-      // A cursor may name the alias too: it resolves to the snapshot id the list shows.
+    const query = listQuery(req.query);
+    const all = catalogueModels(ctx.catalog).filter((m) => query.lifecycles.includes(m.lifecycle));
+    // A cursor may name the alias too: it resolves to the snapshot id the list shows.
+    const indexOf = (id: string) => {
       const snapshot = findModel(ctx.catalog, id)?.snapshot ?? id;
-      const i = all.findIndex((m) => m.id === snapshot);
-      if (i < 0) throw invalidRequest(`${field}: no model with id '${id}'`);
-      return i;
+      return all.findIndex((m) => m.id === snapshot);
     };
-    let page = all.slice(0, limit);
-    let hasMore = all.length > limit;
-    if (afterId !== undefined) {
-      const i = cursor(afterId, 'after_id');
-      page = all.slice(i + 1, i + 1 + limit);
-      hasMore = i + 1 + limit < all.length;
-    } else if (beforeId !== undefined) {
-      const i = cursor(beforeId, 'before_id');
-      page = all.slice(Math.max(0, i - limit), i);
-      hasMore = i - limit > 0;
-    }
+    const { page, hasMore } = pageOf(all, query, indexOf, 'model');
     return { data: page, has_more: hasMore, first_id: page[0]?.id ?? null, last_id: page.at(-1)?.id ?? null };
   });
 
