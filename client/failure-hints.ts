@@ -2,9 +2,10 @@ import { commandName } from './command-name.js';
 
 /**
  * What to do about a job that failed, in the CLI's own words (the workflow's message speaks of job-input fields,
- * since the UI, Schedules and parent workflows start jobs too). Null when there is nothing useful to add.
+ * since the UI, Schedules and parent workflows start jobs too). Null for a failure without a known remedy: the
+ * caller says what fits its command.
  */
-export function failureHint(type: string | null, jobId: string): string | null {
+export function failureHint(type: string | null): string | null {
   const cmd = commandName();
   switch (type) {
     case 'InvalidInputLines':
@@ -43,7 +44,7 @@ export function failureHint(type: string | null, jobId: string): string | null {
     case 'ApprovalTimedOut':
       return `nothing was submitted; start it again (\`${cmd} run … --yes\` approves up front)`;
     default:
-      return type ? `\`${cmd} status ${jobId}\` shows how far it got` : null;
+      return null;
   }
 }
 

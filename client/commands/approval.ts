@@ -4,7 +4,7 @@ import { approveUpdate, rejectUpdate } from '../../workflows/messages.js';
 import { UserError } from '../cli-errors.js';
 import { connectClient } from '../connection.js';
 import { failureMessage, findJob } from '../jobs.js';
-import { approverName } from './run.js';
+import { approverName } from '../job-options.js';
 import { commandName } from '../command-name.js';
 
 function approvalCommand(name: 'approve' | 'reject'): Command {

@@ -71,11 +71,9 @@ export function estimateCommand(): Command {
         staticSummary: `claude-batch estimate (dry run) of ${inputFile}`,
       });
     } catch (err) {
-      const type = failureType(err);
-      const known = type && !failureHint(type, '')?.includes(' status ');
       throw new UserError(
         `the estimate failed: ${failureMessage(err)}`,
-        (known ? failureHint(type, '') : null) ?? 'nothing was submitted; fix the input or flags and estimate again',
+        failureHint(failureType(err)) ?? 'nothing was submitted; fix the input or flags and estimate again',
       );
     }
     if (f.json) console.log(JSON.stringify(result, null, 2));

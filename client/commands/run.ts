@@ -37,8 +37,6 @@ export function newJobId(input: string, now = new Date()): string {
   return `${base}-${stamp}-${Math.random().toString(36).slice(2, 6)}`;
 }
 
-export { approverName };
-
 /** Starts a job and, unless detached, follows it to the end. Returns the exit code. */
 export async function runJob(client: Client, inputFile: string, f: RunFlags): Promise<number> {
   const input = requireLocalFile(inputFile, 'input file');

@@ -71,7 +71,7 @@ async function checkFiles(client: Client, name: string, jobInput: JobInputRaw, t
   } catch (err) {
     throw new UserError(
       `schedule ${name} not created: ${failureMessage(err)}`,
-      failureHint(failureType(err), name)?.replaceAll('--out', '--output') ?? 'check --input and --output',
+      failureHint(failureType(err))?.replaceAll('--out', '--output') ?? 'check --input and --output',
     );
   }
 }

@@ -3,7 +3,8 @@ import { connectClient } from '../connection.js';
 import { findJob, jobSnapshot, type JobSnapshot } from '../jobs.js';
 import { duration, renderFrame, usd } from '../progress/render.js';
 import { summaryLines, terminalWatchOptions, watchJob } from '../progress/watch-job.js';
-import { approverName, exitCodeOf } from './run.js';
+import { approverName } from '../job-options.js';
+import { exitCodeOf } from './run.js';
 
 export function statusLines(s: JobSnapshot, now = Date.now()): string[] {
   const lines: string[] = [];

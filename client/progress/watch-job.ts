@@ -157,7 +157,7 @@ export function summaryLines(end: WatchEnd, jobId: string): string[] {
       `  cancel:   ${cmd} cancel ${jobId}`,
     ];
   if (end.kind === 'failed') {
-    const hint = failureHint(end.type, jobId);
+    const hint = failureHint(end.type) ?? (end.type ? `\`${cmd} status ${jobId}\` shows how far it got` : null);
     const [first, ...rest] = end.message.replace(/\n?Fix the lines, or skip them[^\n]*$/, '').split('\n');
     if (isRefusal(end.type))
       return [`error: job ${jobId} refused: ${first}`, ...rest, ...(hint ? [`hint: ${hint}`] : [])];

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { APIConnectionError, NotFoundError, RateLimitError } from '@anthropic-ai/sdk';
-import type { Endpoint } from '../../emulator/faults.js';
+import { ENDPOINTS, type Endpoint } from '../../emulator/faults.js';
 import { collect, HAIKU, rawApi, requests, startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 
 interface ErrorBody {
@@ -44,19 +44,6 @@ async function callEndpoint(h: EmulatorHarness, endpoint: Endpoint, batchId: str
       return rawApi(h.url, `/v1/models/${HAIKU}`);
   }
 }
-
-const ENDPOINTS: Endpoint[] = [
-  'create',
-  'retrieve',
-  'list',
-  'cancel',
-  'delete',
-  'results',
-  'count_tokens',
-  'messages',
-  'models_list',
-  'models_retrieve',
-];
 
 describe('fault injection', () => {
   it('ends requests as errored or expired at the configured rates', async () => {
