@@ -67,13 +67,6 @@ export function prepareActivities(deps: ActivityDeps) {
     const warnings: string[] = [];
     // One answer per model name for the whole pass: a million lines of one model ask once, and never wait on it again.
     const modelAnswers = new Map<string, LineProblem | null>();
-    const modelProblem = async (model: string): Promise<LineProblem | null> => {
-      const known = modelAnswers.get(model);
-      if (known !== undefined) return known;
-      const problem = await askModel(model);
-      modelAnswers.set(model, problem);
-      return problem;
-    };
     const askModel = async (model: string): Promise<LineProblem | null> => {
       const found = await deps.modelDirectory.lookup(model);
       if (found.known === null) {
@@ -121,7 +114,8 @@ export function prepareActivities(deps: ActivityDeps) {
         }
         const model = item.params?.model;
         if (typeof model === 'string' && model !== '' && found.every((p) => p.field !== 'params.model')) {
-          const problem = modelAnswers.has(model) ? modelAnswers.get(model) : await modelProblem(model);
+          if (!modelAnswers.has(model)) modelAnswers.set(model, await askModel(model));
+          const problem = modelAnswers.get(model);
           if (problem) found.push(problem);
         }
         let line: string;

@@ -40,13 +40,17 @@ export function jobDetails(state: JobState, totals: Totals, io: { input: string;
   return lines.join('\n');
 }
 
+/** The last line of a rejected input's message; the CLI gives its own advice in its place. */
+export const REJECTED_INPUT_ADVICE =
+  'Fix the lines, or skip them and submit the valid ones (job input "onInvalid": "skip"; CLI --on-invalid skip).';
+
 /** Why a job with invalid lines in `reject` mode submitted nothing, and what to do about it. */
 export function rejectedInputMessage(bad: PreparedJob['invalid']): string {
   const listed = bad.first.map((p) => `  line ${p.line}, ${p.field}: ${p.rule}`).join('\n');
   const more = bad.problems > bad.first.length ? `\n  … every problem is listed in ${bad.reportUri}` : '';
   return (
     `Input rejected: ${bad.lines} invalid line(s), ${bad.problems} problem(s); nothing was submitted.\n${listed}${more}\n` +
-    'Fix the lines, or skip them and submit the valid ones (job input "onInvalid": "skip"; CLI --on-invalid skip).'
+    REJECTED_INPUT_ADVICE
   );
 }
 

@@ -5,6 +5,7 @@ import type { JobReportSummary } from '../../shared/job-types.js';
 import { approveUpdate, rejectUpdate, type JobStatusView } from '../../workflows/messages.js';
 import { closedOutcome, queryStatus } from '../jobs.js';
 import { ENDED_PHASES } from '../../shared/job-state.js';
+import { REJECTED_INPUT_ADVICE } from '../../shared/job-view.js';
 import { commandName } from '../command-name.js';
 import { failureHint, isRefusal } from '../failure-hints.js';
 import { describeChanges, estimateLine, outcomesLine, renderFrame, SKIPPED_SHOWN, usd, waitingLine } from './render.js';
@@ -158,7 +159,7 @@ export function summaryLines(end: WatchEnd, jobId: string): string[] {
     ];
   if (end.kind === 'failed') {
     const hint = failureHint(end.type) ?? (end.type ? `\`${cmd} status ${jobId}\` shows how far it got` : null);
-    const [first, ...rest] = end.message.replace(/\n?Fix the lines, or skip them[^\n]*$/, '').split('\n');
+    const [first, ...rest] = end.message.replace(`\n${REJECTED_INPUT_ADVICE}`, '').split('\n');
     if (isRefusal(end.type))
       return [`error: job ${jobId} refused: ${first}`, ...rest, ...(hint ? [`hint: ${hint}`] : [])];
     const partial = end.view?.report;
