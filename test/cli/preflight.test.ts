@@ -338,6 +338,15 @@ describe(
       assert.ok(expiry && Number(expiry[1]) < 24, r.stdout);
     });
 
+    it('estimate --help lists only the flags that shape and price requests (the real binary)', async () => {
+      const r = await cli(['estimate', '--help']);
+      assert.equal(r.code, 0, r.output);
+      for (const flag of ['--format', '--prompt', '--model', '--chunk-size', '--approve-above'])
+        assert.match(r.output, new RegExp(`${flag}\\b`), flag);
+      for (const flag of ['--poll-initial', '--webhook', '--max-rounds', '--on-invalid', '--yes', '--overwrite'])
+        assert.doesNotMatch(r.output, new RegExp(`${flag}\\b`), flag);
+    });
+
     it("the README's quickstart inputs exist and are valid (estimated, as the README's commands shape them)", async () => {
       const [tickets, reviews, contracts] = await Promise.all([
         cli(['estimate', path.join(quickstart, 'tickets.jsonl')]),
