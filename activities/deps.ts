@@ -16,6 +16,8 @@ export interface ActivityDeps {
   webhookAllowlist: string[];
   /** How long after an ambiguous create to wait before listing batches (longer than the API's list lag). */
   reconcileSettleMs: number;
+  /** Which workspace the key belongs to, as a fingerprint: names its one submitter (workflows/workspace-submitter). */
+  workspaceFingerprint: string;
 }
 
 /** The working folder of one job, named after its workflow id. */

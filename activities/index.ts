@@ -9,6 +9,7 @@ import { preflightActivities } from './preflight.js';
 import { prepareActivities } from './prepare.js';
 import { retryRoundActivities } from './retry-round.js';
 import { submitActivities } from './submit.js';
+import { submitInOrderActivities } from './submit-in-order.js';
 
 /** Every activity of a batch job, bound to the worker's storage, Anthropic client and config. */
 export function createActivities(deps: ActivityDeps) {
@@ -17,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     ...prepareActivities(deps),
     ...estimateActivities(deps),
     ...submitActivities(deps),
+    ...submitInOrderActivities(deps),
     ...batchStatusActivities(deps),
     ...fetchActivities(deps),
     ...notifyActivities(deps),

@@ -1,29 +1,15 @@
 import { heartbeat, log } from '@temporalio/activity';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { ChunkRef, SubmittedBatch } from '../shared/job-types.js';
+import type { SubmitArgs } from '../shared/submission.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { beforeSubmitError } from './api-errors.js';
 import { createFailure } from './create-failure.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
+import { candidateWindow, fitsWindow, type Intent } from './reconcile-window.js';
 
-/** The newest batch visible before a create: what "created since the intent" is measured against. */
-interface Intent {
-  chunkId: string;
-  requests: number;
-  /** The chunk's content, so a record of other content (a re-run on a changed input) is never taken for this one. */
-  digest?: string;
-  newestBefore: { id: string; createdAt: string } | null;
-  recordedAt: string;
-  /** When a create failed without telling whether it created anything (timeout, reset, 5xx). */
-  ambiguousAt?: string;
-}
-
-export interface SubmitArgs {
-  jobId: string;
-  jobDir: string;
-  chunk: ChunkRef;
-}
+export type { SubmitArgs };
 
 const total = (b: MessageBatch) => Object.values(b.request_counts).reduce((sum, n) => sum + n, 0);
 
@@ -43,41 +29,60 @@ async function* createBody(deps: ActivityDeps, chunk: ChunkRef): AsyncGenerator<
   yield Buffer.from(pending.join('') + ']}');
 }
 
+/** How many result lines decide whether a candidate batch is the chunk's: each must name one of its requests. */
+const CONFIRM_LINES = 1000;
+
 /**
  * Submits one chunk as exactly one batch, even when a worker dies mid-call or the answer to a create is lost.
- *  1. A done-record means an earlier attempt finished: return it.
- *  2. Before creating, record an intent (with the newest batch already visible).
- *  3. An intent without a done-record means an earlier attempt may have created the batch: reconcile — list the
- *     batches created since the intent, match the request count, skip batches claimed by any chunk — and adopt
- *     the match instead of creating again.
- *  4. Create with SDK retries off (a blind retry of a create is how batches get paid twice); Temporal retries the
- *     activity, which reconciles first.
- * Batches are claimed with an exclusive file under <dataDir>/claims, so no two chunks can adopt the same batch.
+ * Runs inside the workspace's submitter (workflows/workspace-submitter.ts), one create at a time per workspace.
+ *  1. A done record means an earlier attempt finished: return it.
+ *  2. Before creating, record an intent with the newest batch already visible (the window's start).
+ *  3. A create the API refused (4xx) created nothing: the intent goes and the next attempt creates afresh. Any
+ *     other failure is ambiguous: the intent is stamped with the API's time just after it (the window's end).
+ *  4. An intent found by a later attempt means a create may have happened: once the API's list has had time to
+ *     settle, list the batches in the window with the chunk's request count, skipping those claimed by other
+ *     chunks. None: create again. One or more: they are candidates, claimed for this chunk, and the chunk lets
+ *     their results decide (`confirmCandidate`) — a batch another tool created on the same workspace is never
+ *     taken for ours on its size alone.
+ * Creates run with SDK retries off (a blind retry of a create is how batches get paid twice); the submitter's
+ * activity retries reconcile first. Claims are exclusive files under <dataDir>/claims.
  */
 export function submitActivities(deps: ActivityDeps) {
   const { store, anthropic } = deps;
   const claimUri = (batchId: string) => store.join(store.resolve(deps.dataDir), 'claims', batchId);
+  const recordsOf = (jobDir: string, chunk: ChunkRef) => {
+    const base = store.join(jobDir, 'rounds', String(chunk.round), 'submit', chunk.id);
+    return { doneUri: `${base}.batch.json`, intentUri: `${base}.intent.json` };
+  };
 
-  async function newestBatch(): Promise<Intent['newestBefore']> {
-    const page = await anthropic.messages.batches.list({ limit: 1 });
+  /** The newest batch visible and the API's own time now (its `date` header), in one call. */
+  async function listHead(): Promise<{ newest: Intent['newestBefore']; apiNow: number | null }> {
+    const { data: page, response } = await anthropic.messages.batches.list({ limit: 1 }).withResponse();
     const b = page.data[0];
-    return b ? { id: b.id, createdAt: b.created_at } : null;
+    const apiNow = Date.parse(response.headers.get('date') ?? '');
+    return {
+      newest: b ? { id: b.id, createdAt: b.created_at } : null,
+      apiNow: Number.isFinite(apiNow) ? apiNow : null,
+    };
   }
 
-  async function reconcile(intent: Intent, owner: string): Promise<MessageBatch | null> {
-    const candidates: MessageBatch[] = [];
-    const since = intent.newestBefore ? Date.parse(intent.newestBefore.createdAt) : -Infinity;
+  /** Claims a batch for `owner`, or finds it claimed by `owner` already (an earlier attempt died after claiming). */
+  async function claim(batchId: string, owner: string): Promise<boolean> {
+    if (await store.createExclusive(claimUri(batchId), owner)) return true;
+    return (await store.readText(claimUri(batchId))) === owner;
+  }
+
+  async function candidates(intent: Intent, owner: string, exclude: ReadonlySet<string>): Promise<MessageBatch[]> {
+    const window = candidateWindow(intent);
+    const fits: MessageBatch[] = [];
     for await (const b of anthropic.messages.batches.list({ limit: 100 })) {
-      if (b.id === intent.newestBefore?.id || Date.parse(b.created_at) < since) break;
-      if (total(b) === intent.requests) candidates.push(b);
+      if (b.id === intent.newestBefore?.id || Date.parse(b.created_at) < window.after) break;
+      if (total(b) === intent.requests && fitsWindow(b.created_at, window) && !exclude.has(b.id)) fits.push(b);
     }
     // Oldest first: the batch created closest after our intent is the likeliest to be ours.
-    for (const b of candidates.reverse()) {
-      if (await store.createExclusive(claimUri(b.id), owner)) return b;
-      // Claimed already — by us, when an earlier attempt died between the claim and the done record.
-      if ((await store.readText(claimUri(b.id)).catch(() => '')) === owner) return b;
-    }
-    return null;
+    const mine: MessageBatch[] = [];
+    for (const b of fits.reverse()) if (await claim(b.id, owner)) mine.push(b);
+    return mine;
   }
 
   /**
@@ -91,25 +96,31 @@ export function submitActivities(deps: ActivityDeps) {
     await store.move(uri, `${uri}.superseded-${Date.now()}`);
   }
 
+  const briefOf = (b: MessageBatch) => ({ batchId: b.id, createdAt: b.created_at, expiresAt: b.expires_at });
+
   return {
     async submitBatch(args: SubmitArgs): Promise<SubmittedBatch> {
       const { chunk } = args;
-      const base = store.join(args.jobDir, 'rounds', String(chunk.round), 'submit', chunk.id);
-      const doneUri = `${base}.batch.json`;
-      const intentUri = `${base}.intent.json`;
+      const { doneUri, intentUri } = recordsOf(args.jobDir, chunk);
       const owner = JSON.stringify({ job: args.jobId, chunk: chunk.id });
+      const exclude = new Set(args.exclude ?? []);
       await setAsideIfStale(doneUri, chunk.digest);
       await setAsideIfStale(intentUri, chunk.digest);
-      if (await store.exists(doneUri)) return store.readJson<SubmittedBatch>(doneUri);
+      if (await store.exists(doneUri)) {
+        const done = await store.readJson<SubmittedBatch>(doneUri);
+        const ruledOut = done.candidates?.length && done.candidates.every((c) => exclude.has(c.batchId));
+        if (!ruledOut) return done;
+        // Every candidate's results named other requests: none was ours, so look again (and create if need be).
+        await store.move(doneUri, `${doneUri}.not-ours-${Date.now()}`);
+      }
 
-      const record = async (b: MessageBatch, adopted: boolean) => {
+      const record = async (b: MessageBatch, adopted: boolean, candidates?: MessageBatch[]) => {
         const submitted: SubmittedBatch & { digest?: string } = {
           ...(chunk.digest ? { digest: chunk.digest } : {}),
-          batchId: b.id,
-          createdAt: b.created_at,
-          expiresAt: b.expires_at,
+          ...briefOf(b),
           adopted,
           submittedAt: Date.now(),
+          ...(candidates ? { candidates: candidates.map(briefOf) } : {}),
         };
         await store.writeJson(doneUri, submitted);
         return submitted;
@@ -126,28 +137,32 @@ export function submitActivities(deps: ActivityDeps) {
             type: 'ReconcileSettling',
             nextRetryDelay: settledAt - Date.now(),
           });
-        const found = await reconcile(intent, owner).catch((err: unknown) => {
+        const found = await candidates(intent, owner, exclude).catch((err: unknown) => {
           throw beforeSubmitError(err, 'reconciliation');
         });
-        if (found) {
-          log.warn('adopted a batch whose create answer was lost; not creating it again', {
+        const [first] = found;
+        if (first) {
+          log.warn('a create answer was lost; found batches that fit, not creating again', {
             chunk: chunk.id,
-            batchId: found.id,
+            candidates: found.map((b) => b.id),
           });
-          return record(found, true);
+          // Even one fitting batch is only a candidate: ours may never have been created, and the one seen may
+          // be another tool's. The results decide before anything uses, cancels or bills it.
+          return record(first, true, found);
         }
-      } else {
-        const intent: Intent = {
-          chunkId: chunk.id,
-          requests: chunk.requests,
-          ...(chunk.digest ? { digest: chunk.digest } : {}),
-          newestBefore: await newestBatch().catch((err: unknown) => {
-            throw beforeSubmitError(err, 'batch list');
-          }),
-          recordedAt: new Date().toISOString(),
-        };
-        await store.writeJson(intentUri, intent);
       }
+      // A fresh intent before every create: the window of this create starts after anything seen so far.
+      const head = await listHead().catch((err: unknown) => {
+        throw beforeSubmitError(err, 'batch list');
+      });
+      const intent: Intent = {
+        chunkId: chunk.id,
+        requests: chunk.requests,
+        ...(chunk.digest ? { digest: chunk.digest } : {}),
+        newestBefore: head.newest,
+        recordedAt: new Date().toISOString(),
+      };
+      await store.writeJson(intentUri, intent);
 
       const beat = setInterval(() => heartbeat({ phase: 'create' }), 2000);
       let batch: MessageBatch;
@@ -162,21 +177,57 @@ export function submitActivities(deps: ActivityDeps) {
           // The API answered and refused: nothing was created, so the next attempt creates without reconciling.
           await store.remove(intentUri);
         } else {
-          const intent = await store.readJson<Intent>(intentUri);
-          await store.writeJson(intentUri, { ...intent, ambiguousAt: new Date().toISOString() });
+          const after = await listHead().catch(() => null);
+          await store.writeJson(intentUri, {
+            ...intent,
+            ambiguousAt: new Date().toISOString(),
+            ...(after?.apiNow ? { createdBefore: new Date(after.apiNow).toISOString() } : {}),
+          });
         }
         throw beforeSubmitError(err, 'batch create');
       } finally {
         clearInterval(beat);
       }
-      if (!(await store.createExclusive(claimUri(batch.id), owner)))
-        // We just created it, so it is ours whatever the claim says; a reconciling chunk that claimed it first
-        // will find out from its results (they carry our custom_ids) and submit again.
-        log.error('a batch this chunk just created was claimed by another chunk', {
+      if (!(await claim(batch.id, owner))) {
+        // We just created it, so it is ours whatever the claim says: a chunk of another namespace sharing this
+        // data dir took it as a candidate, and its results will tell that chunk it is not its own.
+        log.warn('a batch this chunk just created was taken as a candidate by another chunk; claiming it', {
           batchId: batch.id,
           claimedBy: await store.readText(claimUri(batch.id)).catch(() => '?'),
         });
+        await store.writeJson(claimUri(batch.id), owner);
+      }
       return record(batch, false);
+    },
+
+    /**
+     * Whether an ended candidate batch is the chunk's own: its results name the chunk's requests. On 'ours' the
+     * chunk's record becomes that batch; on 'foreign' the batch stays claimed (as known not ours) and untouched.
+     */
+    async confirmCandidate(args: SubmitArgs & { batchId: string }): Promise<'ours' | 'foreign'> {
+      const { chunk, batchId } = args;
+      const ids = new Set<string>();
+      for await (const line of lines(store.read(chunk.uri)))
+        ids.add((JSON.parse(line) as { custom_id: string }).custom_id);
+      let seen = 0;
+      for await (const result of await anthropic.messages.batches.results(batchId)) {
+        if (!ids.has(result.custom_id)) {
+          log.warn('a candidate batch is not this chunk\'s: its results name other requests', { chunk: chunk.id, batchId });
+          return 'foreign';
+        }
+        if (++seen % 100 === 0) heartbeat({ phase: 'confirming', seen });
+        if (seen >= CONFIRM_LINES) break;
+      }
+      if (seen === 0)
+        throw ApplicationFailure.create({ message: `batch ${batchId} returned no results yet`, type: 'ResultsIncomplete' });
+      const { doneUri } = recordsOf(args.jobDir, chunk);
+      const done = await store.readJson<SubmittedBatch & { digest?: string }>(doneUri);
+      const own = done.candidates?.find((c) => c.batchId === batchId);
+      if (own) {
+        const { candidates: _all, ...rest } = done;
+        await store.writeJson(doneUri, { ...rest, ...own, adopted: true });
+      }
+      return 'ours';
     },
   };
 }

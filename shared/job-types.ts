@@ -49,6 +49,12 @@ export interface SubmittedBatch {
   adopted: boolean;
   /** The worker's wall clock at submit, for telling "not visible yet" from "gone" on a 404. */
   submittedAt: number;
+  /**
+   * After a lost create answer, the batches that fit (created in the window, with the chunk's request count) when
+   * none is proven the chunk's own yet. The chunk waits for them to end and lets their results decide
+   * (`confirmCandidate`); until then it neither uses, cancels nor reports any of them.
+   */
+  candidates?: { batchId: string; createdAt: string; expiresAt: string }[];
 }
 
 export interface BatchStatus {

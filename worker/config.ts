@@ -20,6 +20,11 @@ export const WorkerConfigSchema = z.object({
    * lags behind creates). Longer is safer; it delays only the recovery of a lost answer.
    */
   reconcileSettleMs: z.number().int().min(0).default(60_000),
+  /**
+   * A name for the Anthropic workspace the key belongs to. Workers whose keys share a workspace should share this
+   * name, so that one submitter creates their batches one at a time; without it, each key has its own.
+   */
+  workspace: z.string().min(1).optional(),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -43,5 +48,6 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     webhookAllowlist: list(env.CLAUDE_BATCH_WEBHOOK_ALLOWLIST, ','),
     pricesFile: env.CLAUDE_BATCH_PRICES || undefined,
     reconcileSettleMs: env.CLAUDE_BATCH_RECONCILE_SETTLE ? toMs(env.CLAUDE_BATCH_RECONCILE_SETTLE) : undefined,
+    workspace: env.CLAUDE_BATCH_WORKSPACE || undefined,
   });
 }

@@ -6,6 +6,7 @@ import { loadModelCatalog, loadPriceTable } from '../config/load.js';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
 import { FileStore } from '../activities/storage.js';
 import { ModelDirectory } from '../activities/model-directory.js';
+import { workspaceFingerprint } from '../activities/workspace-fingerprint.js';
 import type { WorkerConfig } from './config.js';
 
 // For users embedding the worker (`import { createBatchWorker, workerConfigFromEnv } from 'claude-batch/worker'`).
@@ -40,6 +41,7 @@ export function activityDeps(config: WorkerConfig): ActivityDeps {
     dataDir: config.dataDir,
     webhookAllowlist: config.webhookAllowlist,
     reconcileSettleMs: config.reconcileSettleMs,
+    workspaceFingerprint: workspaceFingerprint(anthropic.baseURL, config.anthropicApiKey, config.workspace),
   };
 }
 

@@ -15,7 +15,7 @@ import {
 import type { Duration } from '@temporalio/common';
 import type { BatchActivities } from '../activities/index.js';
 import type { ChunkProgress, ChunkStatus } from '../shared/job-state.js';
-import type { BatchStatus, ChunkOutcome, ChunkRef, RequestCounts } from '../shared/job-types.js';
+import type { BatchStatus, ChunkOutcome, ChunkRef, RequestCounts, SubmittedBatch } from '../shared/job-types.js';
 import { expiryWarningAt, nextPollDelay } from '../shared/polling.js';
 import { chunkProgressSignal, chunkStatusQuery } from './messages.js';
 import { BatchJobExpiringSoon } from './search-attributes.js';
@@ -41,12 +41,20 @@ interface ChunkRunState {
   apiClockAheadMs?: number;
   nextPollAt?: number;
   expiryWarnedAt?: number;
+  /** Batches that may be this chunk's after a lost create answer, until their results decide. */
+  candidates?: string[];
 }
 
 /** The patch after which a chunk reports to its job only what changed (see docs/job.md, upgrading). */
 export const REPORT_ON_CHANGE_PATCH = 'report-on-change-2026-12';
 /** Even with nothing new, a chunk reports this often, so the job's view of its polls stays roughly current. */
 const QUIET_REPORT_MS = 10 * 60_000;
+
+/**
+ * The patch after which chunks submit through their workspace's submitter (one create at a time per workspace)
+ * and let results decide between candidate batches after a lost create answer (see docs/job.md, upgrading).
+ */
+export const SUBMITTER_PATCH = 'workspace-submitter-2026-12';
 
 /** Wait between polls while a canceled batch winds down. */
 const CANCEL_POLL = '5s';
@@ -139,9 +147,7 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
   try {
     if (!state.batch) {
       // A create must not be abandoned half-way: the submit finishes even if the job is canceled meanwhile.
-      const submitted = await CancellationScope.nonCancellable(() =>
-        acts.submitBatch({ jobId: input.jobId, jobDir: input.jobDir, chunk }),
-      );
+      const submitted = await CancellationScope.nonCancellable(submitOwnBatch);
       const { batchId, expiresAt, submittedAt, adopted } = submitted;
       state.batch = { batchId, expiresAt, submittedAt, adopted };
       observe(await polls.pollBatch({ batchId, submittedAt }));
@@ -183,6 +189,55 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       }
       return await fetchAndReport();
     });
+  }
+
+  /**
+   * One batch that is this chunk's own. After a lost create answer the submitter may name candidates instead (its
+   * own or another tool's, of the same size): each is waited for and its results decide; if none is ours, the
+   * chunk is submitted again with them ruled out. Runs to the end even when the job is canceled, since a batch
+   * not proven ours is never canceled.
+   */
+  async function submitOwnBatch(): Promise<SubmittedBatch> {
+    const args = { jobId: input.jobId, jobDir: input.jobDir, chunk };
+    if (!patched(SUBMITTER_PATCH)) return acts.submitBatch(args);
+    const exclude: string[] = [];
+    for (;;) {
+      const submitted = await acts.submitInOrder({
+        ...args,
+        heartbeatTimeout: input.heartbeatTimeout,
+        ...(exclude.length ? { exclude: [...exclude] } : {}),
+      });
+      const { candidates, ...batch } = submitted;
+      if (!candidates?.length) return batch;
+      state.candidates = candidates.map((c) => c.batchId);
+      const own = await ownCandidate(candidates, batch.submittedAt);
+      delete state.candidates;
+      if (own) return { ...batch, ...own, adopted: true };
+      exclude.push(...candidates.map((c) => c.batchId));
+    }
+  }
+
+  async function ownCandidate(
+    candidates: NonNullable<SubmittedBatch['candidates']>,
+    submittedAt: number,
+  ): Promise<(typeof candidates)[number] | null> {
+    const open = [...candidates];
+    for (let round = 1; open.length > 0; round++) {
+      for (const c of [...open]) {
+        const s = await polls.pollBatch({ batchId: c.batchId, submittedAt });
+        if (s.status !== 'ended') continue;
+        const verdict = await acts.confirmCandidate({
+          jobId: input.jobId,
+          jobDir: input.jobDir,
+          chunk,
+          batchId: c.batchId,
+        });
+        if (verdict === 'ours') return c;
+        open.splice(open.indexOf(c), 1);
+      }
+      if (open.length > 0) await sleep(nextPollDelay(round, input.poll, 0, null));
+    }
+    return null;
   }
 
   async function warnExpiring(now: number) {

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Approval, ChunkProgress, ChunkState, JobState } from '../shared/job-state.js';
-import type { ChunkOutcome } from '../shared/job-types.js';
+import type { ChunkOutcome, SubmittedBatch } from '../shared/job-types.js';
+import { SUBMIT_CHUNK_UPDATE, type SubmitArgs } from '../shared/submission.js';
 
 import type { ApprovalDecision } from '../shared/approval.js';
 export type { ApprovalDecision };
@@ -34,3 +35,7 @@ export interface ChunkStatusView extends Omit<ChunkState, 'ref'> {
   result: ChunkOutcome | null;
 }
 export const chunkStatusQuery = defineQuery<ChunkStatusView>('chunkStatus');
+
+/** A chunk's request to the workspace's submitter: create (or find) its one batch. */
+export type SubmitChunkRequest = SubmitArgs & { heartbeatTimeout: string | number };
+export const submitChunkUpdate = defineUpdate<SubmittedBatch, [SubmitChunkRequest]>(SUBMIT_CHUNK_UPDATE);
