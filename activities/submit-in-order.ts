@@ -31,20 +31,24 @@ export function submitInOrderActivities(deps: ActivityDeps) {
       const { client, info } = Context.current();
       const beat = setInterval(() => heartbeat({ phase: 'waiting for the workspace submitter' }), 2000);
       try {
-        return await client.workflow.executeUpdateWithStart<Workflow, SubmittedBatch, [typeof args]>(SUBMIT_CHUNK_UPDATE, {
-          args: [args],
-          updateId: `${args.jobId}/${args.chunk.id}/${args.exclude?.length ?? 0}`,
-          startWorkflowOperation: new WithStartWorkflowOperation<Workflow>(SUBMITTER_WORKFLOW_TYPE, {
-            workflowId: submitterWorkflowId(deps.workspaceFingerprint),
-            taskQueue: info.taskQueue,
-            workflowIdConflictPolicy: 'USE_EXISTING',
-            args: [],
-          }),
-        });
+        return await client.workflow.executeUpdateWithStart<Workflow, SubmittedBatch, [typeof args]>(
+          SUBMIT_CHUNK_UPDATE,
+          {
+            args: [args],
+            updateId: `${args.jobId}/${args.chunk.id}/${args.exclude?.length ?? 0}`,
+            startWorkflowOperation: new WithStartWorkflowOperation<Workflow>(SUBMITTER_WORKFLOW_TYPE, {
+              workflowId: submitterWorkflowId(deps.workspaceFingerprint),
+              taskQueue: info.taskQueue,
+              workflowIdConflictPolicy: 'USE_EXISTING',
+              args: [],
+            }),
+          },
+        );
       } catch (err) {
         const root = err instanceof WorkflowUpdateFailedError ? rootFailure(err) : null;
         // The submitter retries every failure worth retrying itself: what reaches us is final.
-        if (root) throw ApplicationFailure.create({ message: root.message, type: root.type ?? undefined, nonRetryable: true });
+        if (root)
+          throw ApplicationFailure.create({ message: root.message, type: root.type ?? undefined, nonRetryable: true });
         throw err;
       } finally {
         clearInterval(beat);

@@ -212,14 +212,20 @@ export function submitActivities(deps: ActivityDeps) {
       let seen = 0;
       for await (const result of await anthropic.messages.batches.results(batchId)) {
         if (!ids.has(result.custom_id)) {
-          log.warn('a candidate batch is not this chunk\'s: its results name other requests', { chunk: chunk.id, batchId });
+          log.warn("a candidate batch is not this chunk's: its results name other requests", {
+            chunk: chunk.id,
+            batchId,
+          });
           return 'foreign';
         }
         if (++seen % 100 === 0) heartbeat({ phase: 'confirming', seen });
         if (seen >= CONFIRM_LINES) break;
       }
       if (seen === 0)
-        throw ApplicationFailure.create({ message: `batch ${batchId} returned no results yet`, type: 'ResultsIncomplete' });
+        throw ApplicationFailure.create({
+          message: `batch ${batchId} returned no results yet`,
+          type: 'ResultsIncomplete',
+        });
       const { doneUri } = recordsOf(args.jobDir, chunk);
       const done = await store.readJson<SubmittedBatch & { digest?: string }>(doneUri);
       const own = done.candidates?.find((c) => c.batchId === batchId);

@@ -24,8 +24,7 @@ const MAX_SERVED_PER_RUN = 200;
  * the workspace, never the key (see activities/workspace-fingerprint.ts).
  */
 export async function workspaceSubmitter(): Promise<void> {
-  const queue: { request: SubmitChunkRequest; done: (b: SubmittedBatch) => void; fail: (e: unknown) => void }[] =
-    [];
+  const queue: { request: SubmitChunkRequest; done: (b: SubmittedBatch) => void; fail: (e: unknown) => void }[] = [];
   let served = 0;
 
   setHandler(

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -61,13 +61,26 @@ describe('submitBatch: one batch per chunk whatever the create failure', () => {
   }
 
   async function attempt(
-    args: { jobId: string; jobDir: string; chunk: ChunkRef },
+    args: { jobId: string; jobDir: string; chunk: ChunkRef; exclude?: string[] },
     n: number,
     settleMs = 0,
   ): Promise<SubmittedBatch> {
     const env = new MockActivityEnvironment({ attempt: n }, { logger: new DefaultLogger('ERROR') });
     return env.run(submitActivities({ ...deps, reconcileSettleMs: settleMs }).submitBatch, args);
   }
+
+  async function confirm(args: { jobId: string; jobDir: string; chunk: ChunkRef }, batchId: string) {
+    const env = new MockActivityEnvironment({}, { logger: new DefaultLogger('ERROR') });
+    return env.run(submitActivities(deps).confirmCandidate, { ...args, batchId });
+  }
+
+  const doneRecord = (args: { jobDir: string; chunk: ChunkRef }) =>
+    JSON.parse(
+      readFileSync(new URL(`${args.jobDir}/rounds/0/submit/${args.chunk.id}.batch.json`), 'utf8'),
+    ) as SubmittedBatch;
+
+  /** Lets every batch created so far end (the test emulator runs on a clock the test moves). */
+  const endAll = () => em.advance(2 * 3600);
 
   it('a definite refusal (429) created nothing: the next attempt creates without reconciling, so an equal-size foreign batch is never adopted', async () => {
     const before = (await ours()).length;
@@ -142,5 +155,68 @@ describe('submitBatch: one batch per chunk whatever the create failure', () => {
     write('changed');
     const changed = await attempt(await prepare(), 1);
     assert.notEqual(changed.batchId, first.batchId, 'other content: its own batch');
+  });
+
+  it('a lost answer with an equal-size foreign batch beside ours: both are candidates, and the results pick ours', async () => {
+    const { args } = chunkOf('two-fit', 7);
+    await em.setFaults({ createResponseLost: 1, foreignClient: { times: 1 } });
+    await assert.rejects(attempt(args, 1));
+    await em.setFaults({});
+    const all = await ours();
+    const foreign = (await em.stats()).batches.list.filter((b) => b.foreign).at(-1)!;
+    const mine = all.at(-1)!;
+    const submitted = await attempt(args, 2);
+    assert.deepEqual(submitted.candidates?.map((c) => c.batchId).sort(), [mine.id, foreign.id].sort());
+    await endAll();
+    assert.equal(await confirm(args, foreign.id), 'foreign', 'its results name other requests');
+    assert.equal(await confirm(args, mine.id), 'ours');
+    const record = doneRecord(args);
+    assert.equal(record.batchId, mine.id);
+    assert.equal(record.candidates, undefined, 'the record now names only ours');
+    assert.equal(record.adopted, true);
+    assert.equal((await ours()).length, all.length, 'nothing created again');
+  });
+
+  it("the only fit is another tool's (ours was never created): the results rule it out and the chunk is created afresh", async () => {
+    const { args } = chunkOf('foreign-only', 8);
+    const before = (await ours()).length;
+    // A 500 before the create was carried out: ambiguous to us, though nothing exists.
+    await em.setFaults({ http: [{ endpoint: 'create', status: 500, times: 1 }] });
+    await assert.rejects(attempt(args, 1));
+    await em.setFaults({});
+    const foreign = await em.client.messages.batches.create({
+      requests: Array.from({ length: 8 }, (_, i) => shortRequest(i, 'other-tool')) as never,
+    });
+    const submitted = await attempt(args, 2);
+    assert.deepEqual(
+      submitted.candidates?.map((c) => c.batchId),
+      [foreign.id],
+    );
+    await endAll();
+    assert.equal(await confirm(args, foreign.id), 'foreign');
+    const again = await attempt({ ...args, exclude: [foreign.id] }, 3);
+    assert.equal(again.adopted, false, 'created, not adopted');
+    assert.equal(again.candidates, undefined);
+    assert.notEqual(again.batchId, foreign.id);
+    assert.equal((await ours()).length, before + 2, "the other tool's batch and our one new batch");
+    const other = await em.client.messages.batches.retrieve(foreign.id);
+    assert.equal(other.cancel_initiated_at, null, 'the foreign batch was never canceled');
+  });
+
+  it('a batch created well after the failed create is outside the window: not a candidate', async () => {
+    const { args } = chunkOf('late', 9);
+    await em.setFaults({ createResponseLost: 1 });
+    await assert.rejects(attempt(args, 1));
+    await em.setFaults({});
+    const mine = (await ours()).at(-1)!;
+    await em.advance(600); // ten minutes of API time later, far past CREATE_LATE_MS
+    await em.client.messages.batches.create({
+      requests: Array.from({ length: 9 }, (_, i) => shortRequest(i, 'later-tool')) as never,
+    });
+    const submitted = await attempt(args, 2);
+    assert.deepEqual(
+      submitted.candidates?.map((c) => c.batchId),
+      [mine.id],
+    );
   });
 });
