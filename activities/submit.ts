@@ -7,7 +7,7 @@ import { beforeSubmitError } from './api-errors.js';
 import { createFailure } from './create-failure.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
-import { candidateWindow, fitsWindow, type Intent } from './reconcile-window.js';
+import { candidateWindow, fitsWindow, type Intent } from '../shared/reconcile-window.js';
 
 export type { SubmitArgs };
 

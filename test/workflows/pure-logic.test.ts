@@ -9,6 +9,7 @@ import { expiryWarningAt, nextPollDelay } from '../../shared/polling.js';
 import { checkRequestLine } from '../../shared/request-rules.js';
 import { outcomeOf, shouldRetry } from '../../shared/results.js';
 import { reportMarkdown, type JobReport } from '../../shared/report.js';
+import { candidateWindow, CREATE_LATE_MS, fitsWindow, type Intent } from '../../shared/reconcile-window.js';
 
 const HOUR = 3600_000;
 
@@ -282,5 +283,34 @@ describe('report', () => {
       '- a note',
     ])
       assert.ok(md.includes(expected), expected);
+  });
+});
+
+describe('the window of an ambiguous create', () => {
+  const intent: Intent = {
+    chunkId: 'r0-c0001',
+    requests: 10,
+    newestBefore: { id: 'msgbatch_prev', createdAt: '2026-12-02T10:00:00.000Z' },
+    recordedAt: '2026-12-02T10:00:01.000Z',
+  };
+  const at = (iso: string) => Date.parse(iso);
+
+  it('starts at the newest batch seen before the create and is open-ended after a worker death', () => {
+    const w = candidateWindow(intent);
+    assert.equal(w.after, at('2026-12-02T10:00:00.000Z'));
+    assert.equal(w.before, Infinity);
+    assert.ok(fitsWindow('2026-12-03T00:00:00.000Z', w));
+    assert.ok(!fitsWindow('2026-12-02T09:59:59.999Z', w));
+  });
+
+  it("ends CREATE_LATE_MS after the API's time seen right after a failed create (plus the date header's second)", () => {
+    const w = candidateWindow({ ...intent, ambiguousAt: 'x', createdBefore: '2026-12-02T10:00:05.000Z' });
+    assert.equal(w.before, at('2026-12-02T10:00:05.000Z') + 1000 + CREATE_LATE_MS);
+    assert.ok(fitsWindow(new Date(w.before).toISOString(), w));
+    assert.ok(!fitsWindow(new Date(w.before + 1).toISOString(), w));
+  });
+
+  it('with no batch seen before, everything up to the end fits', () => {
+    assert.equal(candidateWindow({ ...intent, newestBefore: null }).after, -Infinity);
   });
 });
