@@ -63,8 +63,9 @@ const preview = (ids: Iterable<string>, max = 3): string => {
 /**
  * Streams a batch's results into storage, then tallies them. The results file holds exactly one line per request
  * of the chunk that the API answered — nothing else: a result of another batch (one adopted by mistake during
- * reconciliation) fails the chunk with `ResultsMismatch` before anything reaches the file finalize reads, and a
- * result sent twice is kept once.
+ * reconciliation, or an API fault) never reaches the file finalize reads: the download is tried again
+ * (`ResultsMismatch`, retryable) and in the end the chunk's requests it did not answer are sent again; a result sent
+ * twice is kept once.
  *
  * The API has no ranged download and does not promise the same order twice, so a retried download resumes by
  * custom_id: the complete lines already on disk are kept, and only the ids not among them are appended. A
@@ -126,6 +127,7 @@ export function fetchActivities(deps: ActivityDeps) {
     const signal = cancellationSignal();
     let received = 0;
     let unexpected: string | null = null;
+    let strangers = 0;
     try {
       // Passing the signal stops a canceled or timed-out attempt from appending alongside its successor.
       const stream = await deps.anthropic.messages.batches.results(args.batchId, {}, { signal });
@@ -133,8 +135,10 @@ export function fetchActivities(deps: ActivityDeps) {
         received++;
         const id = line.custom_id;
         if (!expected.has(id)) {
-          unexpected = id;
-          break;
+          // Never written: it is not an answer to any request of this chunk.
+          strangers++;
+          unexpected ??= id;
+          continue;
         }
         if (!have.has(id)) {
           await out.line(JSON.stringify(line));
@@ -156,16 +160,21 @@ export function fetchActivities(deps: ActivityDeps) {
         details: [{ received, onDisk: have.size, expected: expected.size }],
       });
     }
-    if (unexpected !== null) {
-      await out.discard();
-      await store.remove(partial);
-      throw ApplicationFailure.nonRetryable(
-        `batch ${args.batchId} returned '${unexpected}', which is not (or no longer) a request of chunk ${args.chunk.id}`,
-        'ResultsMismatch',
-      );
-    }
     await out.close();
     beat({ kept, received, written: have.size }, true);
+    if (unexpected !== null) {
+      const what = `batch ${args.batchId} returned ${strangers} results that are not requests of chunk ${args.chunk.id} (e.g. '${unexpected}')`;
+      // The lines that are ours stay on disk; a fresh download may come back right. If it never does, the
+      // requests it did not answer are sent again below, like any missing ones: a paid chunk never fails for it.
+      if (attempt < RESULTS_FULL_ATTEMPTS)
+        throw ApplicationFailure.create({
+          type: 'ResultsMismatch',
+          message: `${what}; downloading again (attempt ${attempt} of ${RESULTS_FULL_ATTEMPTS})`,
+          nonRetryable: false,
+          nextRetryDelay: `${SHORT_DOWNLOAD_DELAY_S * attempt}s`,
+        });
+      log.error(`${what}, after ${attempt} downloads; they are left out`);
+    }
 
     const missing = expected.size - have.size;
     if (missing > 0) {

@@ -56,6 +56,13 @@ const QUIET_REPORT_MS = 10 * 60_000;
  */
 export const SUBMITTER_PATCH = 'workspace-submitter-2026-12';
 
+/** What went wrong, not the wrapper it came in ("Activity task failed" says nothing). */
+function rootMessage(err: unknown): string {
+  let e = err;
+  while (e instanceof Error && e.cause instanceof Error) e = e.cause;
+  return e instanceof Error ? e.message : String(e);
+}
+
 /** Wait between polls while a canceled batch winds down. */
 const CANCEL_POLL = '5s';
 
@@ -172,7 +179,7 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
     if (err instanceof ContinueAsNew) throw err;
     if (!isCancellation(err)) {
       state.status = 'failed';
-      await report({ error: err instanceof Error ? err.message : String(err) });
+      await report({ error: rootMessage(err) });
       throw err;
     }
     return await CancellationScope.nonCancellable(async () => {

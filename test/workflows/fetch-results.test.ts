@@ -311,23 +311,26 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
     assert.deepEqual(sorted(unanswered.map((l) => l.custom_id)), ['miss-10', 'miss-11']);
   });
 
-  it('an unexpected custom_id is ResultsMismatch, and never reaches the results file', async () => {
+  it('an unexpected custom_id never reaches the results file: downloaded again, then the unanswered requests are sent again', async () => {
     const reqs = ids('own', 10).map((id) => request(id));
     const { jobDir, chunk } = chunkOf('mismatch', reqs);
-    // Another job's batch with the same size, adopted by mistake; retryable errors among its results.
+    // A batch half another's (an API fault, or one adopted by mistake), with retryable errors among its results.
     await em.setFaults({ outcomes: { overloaded_error: 0.5 } });
     const batchId = await endedBatch([...reqs.slice(0, 5), ...ids('other', 5, 5).map((id) => request(id))]);
     await em.setFaults({});
-    await assert.rejects(attempt({ jobDir, chunk, batchId }, 1), (err: unknown) => {
-      failure('ResultsMismatch', true)(err);
-      assert.match((err as Error).message, /'other-\d+'/);
-      return true;
-    });
-    const resultsDir = path.dirname(resultsFile(jobDir, chunk));
-    assert.deepEqual(existsSync(resultsDir) ? readdirSync(resultsDir) : [], [], 'no results file, no partial file');
+    for (let n = 1; n < RESULTS_FULL_ATTEMPTS; n++)
+      await assert.rejects(attempt({ jobDir, chunk, batchId }, n), (err: unknown) => {
+        failure('ResultsMismatch', false)(err);
+        assert.match((err as Error).message, /5 results that are not requests .*'other-\d+'/);
+        return true;
+      });
     assert.ok(!existsSync(path.join(fileOf(jobDir), 'rounds', '0', 'outcomes', `${chunk.id}.json`)));
-    // A retry of the activity does the same.
-    await assert.rejects(attempt({ jobDir, chunk, batchId }, 2), failure('ResultsMismatch', true));
+    const outcome = await attempt({ jobDir, chunk, batchId }, RESULTS_FULL_ATTEMPTS);
+    const got = readLines(resultsFile(jobDir, chunk)).map((l) => l.custom_id);
+    assert.deepEqual(sorted(got), sorted(ids('own', 5)), 'only its own answers, each once');
+    assert.ok(outcome.retryUri);
+    const retried = readFileSync(fileOf(outcome.retryUri), 'utf8').split('\n').filter(Boolean);
+    for (const id of ids('own', 10).slice(5)) assert.ok(retried.includes(id), `${id} is sent again`);
     assertNoTempFiles(jobDir);
   });
 
