@@ -18,6 +18,8 @@ export interface ActivityDeps {
   reconcileSettleMs: number;
   /** Which workspace the key belongs to, as a fingerprint: names its one submitter (workflows/workspace-submitter). */
   workspaceFingerprint: string;
+  /** Estimates warn when the price table is older than this. */
+  pricesMaxAgeMs: number;
 }
 
 /** The working folder of one job, named after its workflow id. */

@@ -4,6 +4,9 @@ import { NotFoundError } from '@anthropic-ai/sdk';
 import { findModel } from '../config/load.js';
 import { estimateJob, seededRandom, type Estimate, type ModelSample } from '../shared/estimate.js';
 import type { ChunkRef } from '../shared/job-types.js';
+import { ApplicationFailure } from '@temporalio/common';
+import { priceTableAgeDays, unpricedModels, withPrices, type ModelPrice } from '../shared/pricing.js';
+import { saveJobPrices } from './job-prices.js';
 import { beforeSubmitError } from './api-errors.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
@@ -14,6 +17,10 @@ const COUNT_CONCURRENCY = 8;
 export interface EstimateArgs {
   chunks: ChunkRef[];
   estimate: { outputRatio: number; exhaustiveMax: number; sampleSize: number; seed: number };
+  /** Where the job keeps the price table it is costed with (absent for jobs of older builds). */
+  jobDir?: string;
+  /** Prices the user gave for the job, per model: added to the worker's table or put in place of its rows. */
+  prices?: Record<string, ModelPrice>;
 }
 
 function cacheTtl(params: Params): '5m' | '1h' | null {
@@ -83,6 +90,18 @@ export function estimateActivities(deps: ActivityDeps) {
         }
       }
 
+      // Before any token is counted: a model without a price would be costed at $0 and slip past the approval gate.
+      const prices = args.jobDir
+        ? await saveJobPrices(deps, args.jobDir, args.prices)
+        : withPrices(deps.prices, args.prices);
+      const unpriced = unpricedModels(prices, perModel.keys());
+      if (unpriced.length > 0)
+        throw ApplicationFailure.nonRetryable(
+          `No price for ${unpriced.join(', ')} in the price table of ${prices.asOf}: a job is never costed at $0, so nothing was submitted. Give the job a price for ${unpriced.length > 1 ? 'them' : 'it'} (USD per million tokens) or use a newer price table.`,
+          'UnpricedModel',
+          { unpriced, asOf: prices.asOf },
+        );
+
       const prefixCache = new Map<string, number>();
       const baseline = new Map<string, number>();
       const count = async (p: Params) => (await deps.anthropic.messages.countTokens(p as never)).input_tokens;
@@ -132,8 +151,17 @@ export function estimateActivities(deps: ActivityDeps) {
       }
 
       const samples = Object.fromEntries([...perModel].map(([model, { s }]) => [model, s]));
-      const estimate = estimateJob(samples, deps.prices, args.estimate.outputRatio);
-      return { ...estimate, unknownModels: [...new Set([...estimate.unknownModels, ...unknown])].sort() };
+      const estimate = estimateJob(samples, prices, args.estimate.outputRatio);
+      const age = priceTableAgeDays(prices, Date.now());
+      return {
+        ...estimate,
+        unknownModels: [...new Set([...estimate.unknownModels, ...unknown])].sort(),
+        ...(age * 86_400_000 > deps.pricesMaxAgeMs
+          ? {
+              priceTableWarning: `the price table is ${age} days old (as of ${prices.asOf}); check the prices with \`claude-batch prices\` and Anthropic's pricing page`,
+            }
+          : {}),
+      };
     },
   };
 }

@@ -1,6 +1,14 @@
 import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { addTokens, batchCostUsd, tokensOfUsage, ZERO_TOKENS, type TokensByModel } from '../shared/pricing.js';
+import {
+  addTokens,
+  requestNanoUsd,
+  tokensOfUsage,
+  usdOfNano,
+  ZERO_TOKENS,
+  type TokensByModel,
+} from '../shared/pricing.js';
+import { jobPrices } from './job-prices.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import { outcomeOf, shouldRetry, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
@@ -207,6 +215,9 @@ export function fetchActivities(deps: ActivityDeps) {
     const retryIds: string[] = [];
     const outcomes: Record<string, number> = {};
     const tokens: TokensByModel = {};
+    const prices = await jobPrices(deps, args.jobDir);
+    let nanoUsd = 0;
+    const unpriced = new Set<string>();
     beat({ tallied: 0, of: expected.size }, true);
     for await (const raw of lines(store.read(resultsUri))) {
       if (!raw) continue;
@@ -224,7 +235,11 @@ export function fetchActivities(deps: ActivityDeps) {
       outcomes[key] = (outcomes[key] ?? 0) + 1;
       if (line.result.type === 'succeeded') {
         const m = line.result.message;
-        tokens[m.model] = addTokens(tokens[m.model] ?? ZERO_TOKENS, tokensOfUsage(m.usage));
+        const used = tokensOfUsage(m.usage);
+        tokens[m.model] = addTokens(tokens[m.model] ?? ZERO_TOKENS, used);
+        const nano = requestNanoUsd(prices, m.model, used);
+        if (nano === undefined) unpriced.add(m.model);
+        else nanoUsd += nano;
       }
       if (shouldRetry(line.result, false)) retryIds.push(line.custom_id);
       beat({ tallied: seen.size, of: expected.size });
@@ -247,7 +262,9 @@ export function fetchActivities(deps: ActivityDeps) {
       retryable: retryIds.length,
       outcomes,
       tokens,
-      costUsd: batchCostUsd(deps.prices, tokens, 'batch'),
+      costUsd: usdOfNano(prices, nanoUsd, 'batch'),
+      standardUsd: usdOfNano(prices, nanoUsd, 'standard'),
+      ...(unpriced.size ? { unpricedModels: [...unpriced].sort() } : {}),
       resumedFromLine,
     };
     await store.writeJson(outcomeUri(deps, args.jobDir, chunk), outcome);

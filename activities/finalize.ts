@@ -1,6 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { addTokens, batchCostUsd, mergeTokens, roundUsd, ZERO_TOKENS } from '../shared/pricing.js';
+import { jobPrices } from './job-prices.js';
 import type { ChunkOutcome, Estimate, InvalidLine, JobReportSummary, SubmittedBatch } from '../shared/job-types.js';
 import { reportMarkdown, type JobReport } from '../shared/report.js';
 import { outcomeOf, type ResultLine } from '../shared/results.js';
@@ -131,7 +132,11 @@ export function finalizeActivities(deps: ActivityDeps) {
       const all = rounds.flat();
       const tokens = mergeTokens(all.map((o) => o.tokens));
       const costUsd = roundUsd(all.reduce((sum, o) => sum + o.costUsd, 0));
-      const standardUsd = roundUsd(all.reduce((sum, o) => sum + batchCostUsd(deps.prices, o.tokens, 'standard'), 0));
+      const prices = await jobPrices(deps, args.jobDir);
+      const standardUsd = roundUsd(
+        all.reduce((sum, o) => sum + (o.standardUsd ?? batchCostUsd(prices, o.tokens, 'standard')), 0),
+      );
+      const unpriced = [...new Set(all.flatMap((o) => o.unpricedModels ?? []))].sort();
       const finishedAt = Date.now();
       const report: JobReport = {
         jobId: args.jobId,
@@ -177,7 +182,14 @@ export function finalizeActivities(deps: ActivityDeps) {
           finishedAt: new Date(finishedAt).toISOString(),
           durationMs: finishedAt - args.startedAt,
         },
-        notes: args.notes,
+        notes: [
+          ...args.notes,
+          ...(unpriced.length
+            ? [
+                `No price for ${unpriced.join(', ')} (named by the API's results): those requests are not in the cost above. Give a price for the job or update the price table.`,
+              ]
+            : []),
+        ],
       };
       const base = store.resolve(reportBase(args.output, args.report));
       await store.writeJson(`${base}.json`, report);

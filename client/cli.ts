@@ -32,6 +32,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   dev: async () => (await import('./commands/dev.js')).devCommand(),
   worker: async () => (await import('./commands/worker.js')).workerCommand(),
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand(),
+  prices: async () => (await import('./commands/prices.js')).pricesCommand(),
   emulator: async () => (await import('./commands/emulator.js')).emulatorCommand(),
 };
 

@@ -7,7 +7,7 @@ import { startEmulator, type RunningEmulator } from '../emulator/server.js';
 import type { EmulatorOptionsInput } from '../emulator/options.js';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes.js';
 import { createBatchWorker } from '../worker/create-worker.js';
-import type { WorkerConfig } from '../worker/config.js';
+import { WorkerConfigSchema, type WorkerConfig } from '../worker/config.js';
 import { UserError } from './cli-errors.js';
 import { commandName } from './command-name.js';
 import { freePort } from './ports.js';
@@ -113,7 +113,7 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
       stops.push(() => emulator!.close());
     }
     const anthropicUrl = emulator?.url ?? process.env.ANTHROPIC_BASE_URL ?? 'https://api.anthropic.com';
-    const config: WorkerConfig = {
+    const config: WorkerConfig = WorkerConfigSchema.parse({
       anthropicApiKey: process.env.ANTHROPIC_API_KEY || 'sk-ant-local-emulator',
       ...(emulator
         ? { anthropicBaseUrl: emulator.url }
@@ -126,7 +126,7 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
       webhookAllowlist: (process.env.CLAUDE_BATCH_WEBHOOK_ALLOWLIST ?? '').split(',').filter(Boolean),
       // Our emulator lists a batch as soon as it exists (unless its list-lag fault is set); the real API may lag.
       reconcileSettleMs: emulator ? 2000 : 60_000,
-    };
+    });
     const native = await NativeConnection.connect({ address: temporalAddress });
     stops.push(() => native.close());
     const worker = await createBatchWorker({ connection: native, namespace: 'default', config });

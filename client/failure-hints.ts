@@ -10,6 +10,8 @@ export function failureHint(type: string | null): string | null {
   switch (type) {
     case 'InvalidInputLines':
       return 'fix those lines, or rerun with --on-invalid skip to submit only the valid ones';
+    case 'UnpricedModel':
+      return `give the model a price with --price <model>=<input>,<output> (USD per million tokens, standard rates), or point the worker's CLAUDE_BATCH_PRICES at a newer table; \`${cmd} prices\` shows the table`;
     case 'NothingToSubmit':
       return 'check the input file (and --format); pass --allow-empty if an empty input is expected';
     case 'OutputExists':

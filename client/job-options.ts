@@ -2,9 +2,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseJobInput, uriScheme, type JobInputRaw } from '../shared/job-input.js';
 import { toMs } from '../shared/duration.js';
+import type { UserPrice } from '../shared/pricing.js';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
 import { placeholders, resolveFormat } from '../shared/request-template.js';
 import { UserError } from './cli-errors.js';
@@ -35,6 +36,8 @@ export interface JobFlags {
   webhook?: string;
   taskQueue: string;
   constantPrompt?: boolean;
+  /** `--price model=input,output[,5m write,1h write,cache read]`, repeatable. */
+  price?: Record<string, UserPrice>;
   /** Run-only flags (absent for `estimate`). */
   yes?: boolean;
   overwrite?: boolean;
@@ -68,6 +71,11 @@ export function addRequestOptions(cmd: Command): Command {
     .option('--chunk-size <n>', 'requests per batch (max 100000)', positiveInt)
     .option('--approve-above <usd>', 'estimates above this many dollars wait for approval (default 10)', nonNegative)
     .option('--output-ratio <r>', 'expected output as a share of max_tokens, for the estimate (default 1)', rate)
+    .option(
+      '--price <model=rates>',
+      'USD per million tokens for a model the price table lacks (or instead of its row): input,output[,5m write,1h write,cache read]; repeatable',
+      collectPrice,
+    )
     .option(
       '--task-queue <queue>',
       'task queue of the claude-batch workers',
@@ -187,12 +195,32 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
     ...(f.expiryWarning !== undefined ? { expiryWarning: f.expiryWarning } : {}),
     ...(f.outputRatio !== undefined ? { estimate: { outputRatio: f.outputRatio } } : {}),
     ...(f.webhook !== undefined ? { notify: { webhook: f.webhook } } : {}),
+    ...(f.price ? { prices: f.price } : {}),
   };
   const parsed = parseJobInput(raw);
   if (!parsed.ok)
     throw new UserError(`invalid job options:\n  ${parsed.problems.join('\n  ')}`, 'see --help for the allowed values');
   // The workflow gets the input as given (it fills in its own defaults), so the UI shows what the user chose.
   return raw;
+}
+
+/** Parses one `--price model=in,out[,w5m,w1h,read]` into the job's `prices` (later flags win per model). */
+export function collectPrice(value: string, previous: Record<string, UserPrice> = {}): Record<string, UserPrice> {
+  const m = /^([A-Za-z0-9._:-]+)=(.+)$/.exec(value.trim());
+  const rates = m ? m[2]!.split(',').map((x) => Number(x.trim())) : [];
+  if (!m || rates.length < 2 || rates.length > 5 || rates.some((r) => !Number.isFinite(r) || r < 0))
+    throw new InvalidArgumentError(
+      `expected <model>=<input>,<output>[,<5m cache write>,<1h cache write>,<cache read>] in USD per million tokens, e.g. claude-opus-5-5=4,20,5,8,0.2; got ${JSON.stringify(value)}`,
+    );
+  const [input, output, cacheWrite5m, cacheWrite1h, cacheRead] = rates as [number, number, ...number[]];
+  const price: UserPrice = {
+    input,
+    output,
+    ...(cacheWrite5m !== undefined ? { cacheWrite5m } : {}),
+    ...(cacheWrite1h !== undefined ? { cacheWrite1h } : {}),
+    ...(cacheRead !== undefined ? { cacheRead } : {}),
+  };
+  return { ...previous, [m[1]!]: price };
 }
 
 /** Who approves from this terminal, recorded in the job. */

@@ -32,6 +32,8 @@ export interface Estimate {
   /** The same tokens at synchronous (standard) prices. */
   standardUsd: number;
   priceTableAsOf: string;
+  /** Set when the price table is older than the worker allows (`CLAUDE_BATCH_PRICES_MAX_AGE`). */
+  priceTableWarning?: string;
   unknownModels: string[];
 }
 
@@ -77,8 +79,9 @@ export function estimateJob(samples: Record<string, ModelSample>, prices: PriceT
       cacheRead: Math.round((cacheable - writes) * prefix),
     };
     for (const k of Object.keys(tokens) as (keyof TokenTotals)[]) tokens[k] += t[k];
-    const batch = costOf(prices, model, t, 'batch');
-    const standard = costOf(prices, model, t, 'standard');
+    // A tiered model's tier depends on each request's prompt; the estimate goes by the mean one.
+    const batch = costOf(prices, model, t, 'batch', mean);
+    const standard = costOf(prices, model, t, 'standard', mean);
     if (batch === undefined || standard === undefined) unknownModels.push(model);
     batchUsd += batch ?? 0;
     standardUsd += standard ?? 0;

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { toMs } from './duration.js';
+import { UserPriceSchema } from './pricing.js';
 import { describeIssues } from './problems.js';
 import { placeholders, resolveFormat, unknownPlaceholders } from './request-template.js';
 
@@ -108,6 +109,11 @@ export const JobInputSchema = z
       })
       .strict()
       .default({ outputRatio: 1, exhaustiveMax: 500, sampleSize: 400, seed: 1 }),
+    /**
+     * USD per million tokens (standard rates) for models the worker's price table lacks, or to use instead of its
+     * rows: a job on a model without a price is refused before anything is submitted.
+     */
+    prices: z.record(z.string().min(1), UserPriceSchema).optional(),
     notify: z.object({ webhook: z.url().optional() }).strict().default({}),
     /** Activity heartbeat timeout: how fast a dead worker is noticed. */
     heartbeatTimeout: duration('heartbeatTimeout').default('30s'),

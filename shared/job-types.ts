@@ -81,7 +81,12 @@ export interface ChunkOutcome {
   /** Result lines by outcome: succeeded, expired, canceled, errored:<error type>. */
   outcomes: Record<string, number>;
   tokens: TokensByModel;
+  /** At batch rates, each request priced on its own (a model's price tier depends on the request's prompt). */
   costUsd: number;
+  /** The same requests at standard rates (absent in outcomes of older builds: then priced from `tokens`). */
+  standardUsd?: number;
+  /** Models the results name that the job's price table lacks: their requests are not in the cost. */
+  unpricedModels?: string[];
   /** Non-zero when a fetch that died was resumed from its heartbeat instead of starting over. */
   resumedFromLine: number;
 }

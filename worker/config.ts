@@ -25,6 +25,12 @@ export const WorkerConfigSchema = z.object({
    * name, so that one submitter creates their batches one at a time; without it, each key has its own.
    */
   workspace: z.string().min(1).optional(),
+  /** Estimates warn when the price table's `asOf` is older than this (prices change; the table is data). */
+  pricesMaxAgeMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(90 * 86_400_000),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -49,5 +55,6 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     pricesFile: env.CLAUDE_BATCH_PRICES || undefined,
     reconcileSettleMs: env.CLAUDE_BATCH_RECONCILE_SETTLE ? toMs(env.CLAUDE_BATCH_RECONCILE_SETTLE) : undefined,
     workspace: env.CLAUDE_BATCH_WORKSPACE || undefined,
+    pricesMaxAgeMs: env.CLAUDE_BATCH_PRICES_MAX_AGE ? toMs(env.CLAUDE_BATCH_PRICES_MAX_AGE) : undefined,
   });
 }

@@ -41,6 +41,7 @@ export function activityDeps(config: WorkerConfig): ActivityDeps {
     dataDir: config.dataDir,
     webhookAllowlist: config.webhookAllowlist,
     reconcileSettleMs: config.reconcileSettleMs,
+    pricesMaxAgeMs: config.pricesMaxAgeMs,
     workspaceFingerprint: workspaceFingerprint(anthropic.baseURL, config.anthropicApiKey, config.workspace),
   };
 }

@@ -318,7 +318,12 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     if (!state.prepared) await prepare();
     if (!state.estimate && state.prepared!.requests > 0) {
       setPhase('estimating');
-      state.estimate = await acts.estimateCost({ chunks: state.chunks.map((c) => c.ref), estimate: input.estimate });
+      state.estimate = await acts.estimateCost({
+        chunks: state.chunks.map((c) => c.ref),
+        estimate: input.estimate,
+        jobDir: state.prepared!.jobDir,
+        ...(input.prices ? { prices: input.prices } : {}),
+      });
     }
     await approve();
     setPhase('running');

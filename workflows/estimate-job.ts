@@ -44,7 +44,13 @@ export async function estimateJob(raw: JobInputRaw): Promise<EstimateJobResult> 
       template: job.template,
     });
     const estimate =
-      prepared.requests > 0 ? await acts.estimateCost({ chunks: prepared.chunks, estimate: job.estimate }) : null;
+      prepared.requests > 0
+        ? await acts.estimateCost({
+            chunks: prepared.chunks,
+            estimate: job.estimate,
+            ...(job.prices ? { prices: job.prices } : {}),
+          })
+        : null;
     return {
       input,
       lines: prepared.lines,

@@ -28,6 +28,7 @@ export function estimateLines(r: EstimateJobResult): string[] {
       `  input tokens ${e.method === 'sample' ? `from a random sample of ${e.sampleSize} requests, ±${pctBound(e.inputErrorBound)}% (95%)` : 'counted for every request'}; price table of ${e.priceTableAsOf}`,
     );
     if (e.unknownModels.length > 0) lines.push(`  not priced (unknown models): ${e.unknownModels.join(', ')}`);
+    if (e.priceTableWarning) lines.push(`warning: ${e.priceTableWarning}`);
     lines.push(
       r.approvalRequired
         ? `a run would wait for approval (above ${usd(r.thresholdUsd)}); \`run --yes\` approves it up front`

@@ -8,7 +8,7 @@ import { SearchAttributeType } from '@temporalio/common';
 import { temporalCli, testServer } from '../../client/provision/temporal-binaries.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 import { createBatchWorker, workflowBundlePath, workflowsPath } from '../../worker/create-worker.js';
-import type { WorkerConfig } from '../../worker/config.js';
+import { WorkerConfigSchema, type WorkerConfig } from '../../worker/config.js';
 import { TEST_KEY } from './emulator.js';
 
 // Worker state changes and retries are logged at INFO; tests only want warnings.
@@ -88,7 +88,7 @@ export async function workflowBundle(): Promise<WorkflowBundleWithSourceMap | { 
 
 export function testWorkerConfig(emulatorUrl: string, overrides: Partial<WorkerConfig> = {}): WorkerConfig {
   const dataDir = overrides.dataDir ?? mkdtempSync(path.join(tmpdir(), 'cb-worker-'));
-  return {
+  return WorkerConfigSchema.parse({
     anthropicApiKey: TEST_KEY,
     anthropicBaseUrl: emulatorUrl,
     taskQueue: `test-${Math.random().toString(36).slice(2, 10)}`,
@@ -98,7 +98,7 @@ export function testWorkerConfig(emulatorUrl: string, overrides: Partial<WorkerC
     // The emulator's list shows a batch at once unless a test sets its list lag.
     reconcileSettleMs: 500,
     ...overrides,
-  };
+  });
 }
 
 export async function startTestWorker(
