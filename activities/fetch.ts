@@ -264,6 +264,7 @@ export function fetchActivities(deps: ActivityDeps) {
       tokens,
       costUsd: usdOfNano(prices, nanoUsd, 'batch'),
       standardUsd: usdOfNano(prices, nanoUsd, 'standard'),
+      standardNanoUsd: nanoUsd,
       ...(unpriced.size ? { unpricedModels: [...unpriced].sort() } : {}),
       resumedFromLine,
     };

@@ -1,6 +1,6 @@
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { addTokens, batchCostUsd, mergeTokens, roundUsd, ZERO_TOKENS } from '../shared/pricing.js';
+import { addTokens, batchCostUsd, mergeTokens, roundUsd, usdOfNano, ZERO_TOKENS } from '../shared/pricing.js';
 import { jobPrices } from './job-prices.js';
 import type { ChunkOutcome, Estimate, InvalidLine, JobReportSummary, SubmittedBatch } from '../shared/job-types.js';
 import { reportMarkdown, type JobReport } from '../shared/report.js';
@@ -131,11 +131,14 @@ export function finalizeActivities(deps: ActivityDeps) {
 
       const all = rounds.flat();
       const tokens = mergeTokens(all.map((o) => o.tokens));
-      const costUsd = roundUsd(all.reduce((sum, o) => sum + o.costUsd, 0));
       const prices = await jobPrices(deps, args.jobDir);
-      const standardUsd = roundUsd(
-        all.reduce((sum, o) => sum + (o.standardUsd ?? batchCostUsd(prices, o.tokens, 'standard')), 0),
-      );
+      // Summed exactly and rounded once, as the bill is; outcomes of older builds carry only their rounded figures.
+      const exact = all.every((o) => o.standardNanoUsd !== undefined);
+      const nano = all.reduce((sum, o) => sum + (o.standardNanoUsd ?? 0), 0);
+      const costUsd = exact ? usdOfNano(prices, nano, 'batch') : roundUsd(all.reduce((sum, o) => sum + o.costUsd, 0));
+      const standardUsd = exact
+        ? usdOfNano(prices, nano, 'standard')
+        : roundUsd(all.reduce((sum, o) => sum + (o.standardUsd ?? batchCostUsd(prices, o.tokens, 'standard')), 0));
       const unpriced = [...new Set(all.flatMap((o) => o.unpricedModels ?? []))].sort();
       const finishedAt = Date.now();
       const report: JobReport = {

@@ -1,6 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { findModel } from '../config/load.js';
+import { batchOutputCap, findModel } from '../config/load.js';
+import { saveCreateOptions } from './create-options.js';
 import type { InvalidLine, PreparedJob } from '../shared/job-types.js';
 import { checkRequestLine, type LineProblem } from '../shared/request-rules.js';
 import { ChunkWriter } from './chunk-writer.js';
@@ -20,6 +21,8 @@ export interface PrepareArgs {
   onInvalid: 'reject' | 'skip';
   format?: InputFormat | 'auto';
   template?: RequestTemplate | undefined;
+  /** `anthropic-beta` values of every batch create (some raise max_tokens). */
+  betas?: string[];
 }
 
 /**
@@ -29,7 +32,6 @@ export interface PrepareArgs {
  */
 export function prepareActivities(deps: ActivityDeps) {
   const { store } = deps;
-  const capOf = (model: string) => findModel(deps.models, model)?.maxOutputTokens;
 
   return {
     async prepareJob(args: PrepareArgs): Promise<PreparedJob> {
@@ -48,6 +50,11 @@ export function prepareActivities(deps: ActivityDeps) {
 
   async function prepare(args: PrepareArgs): Promise<PreparedJob> {
     const jobDir = jobDirUri(deps, args.jobId);
+    const capOf = (model: string) => {
+      const info = findModel(deps.models, model);
+      return info && batchOutputCap(info, args.betas);
+    };
+    await saveCreateOptions(deps, jobDir, { betas: args.betas ?? [] });
     const inputUri = store.resolve(args.input);
     const entry = await store.inspect(inputUri);
     if (!entry) throw ApplicationFailure.nonRetryable(`input ${args.input} does not exist`, 'InputNotFound');

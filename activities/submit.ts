@@ -5,6 +5,7 @@ import type { SubmitArgs } from '../shared/submission.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { beforeSubmitError } from './api-errors.js';
 import { createFailure } from './create-failure.js';
+import { createHeaders, createOptionsOf } from './create-options.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
 import { candidateWindow, fitsWindow, type Intent } from '../shared/reconcile-window.js';
@@ -164,12 +165,13 @@ export function submitActivities(deps: ActivityDeps) {
       };
       await store.writeJson(intentUri, intent);
 
+      const options = await createOptionsOf(deps, args.jobDir);
       const beat = setInterval(() => heartbeat({ phase: 'create' }), 2000);
       let batch: MessageBatch;
       try {
         batch = await anthropic.post<MessageBatch>('/v1/messages/batches', {
           body: createBody(deps, chunk),
-          headers: { 'content-type': 'application/json' },
+          headers: { 'content-type': 'application/json', ...createHeaders(options) },
           maxRetries: 0,
         });
       } catch (err) {

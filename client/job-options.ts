@@ -38,6 +38,8 @@ export interface JobFlags {
   constantPrompt?: boolean;
   /** `--price model=input,output[,5m write,1h write,cache read]`, repeatable. */
   price?: Record<string, UserPrice>;
+  /** `--beta <name>`, repeatable: anthropic-beta values of every batch create. */
+  beta?: string[];
   /** Run-only flags (absent for `estimate`). */
   yes?: boolean;
   overwrite?: boolean;
@@ -75,6 +77,11 @@ export function addRequestOptions(cmd: Command): Command {
       '--price <model=rates>',
       'USD per million tokens for a model the price table lacks (or instead of its row): input,output[,5m write,1h write,cache read]; repeatable',
       collectPrice,
+    )
+    .option(
+      '--beta <name>',
+      'an anthropic-beta value sent with every batch create, e.g. output-300k-2026-03-24 (max_tokens up to 300,000 where the model offers it); repeatable',
+      (v: string, prev: string[] = []) => [...prev, v],
     )
     .option(
       '--task-queue <queue>',
@@ -196,6 +203,7 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
     ...(f.outputRatio !== undefined ? { estimate: { outputRatio: f.outputRatio } } : {}),
     ...(f.webhook !== undefined ? { notify: { webhook: f.webhook } } : {}),
     ...(f.price ? { prices: f.price } : {}),
+    ...(f.beta?.length ? { betas: f.beta } : {}),
   };
   const parsed = parseJobInput(raw);
   if (!parsed.ok)

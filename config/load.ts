@@ -20,6 +20,8 @@ export const ModelCatalogSchema = z.object({
       retired: z.boolean().optional(),
       /** Release date for the Models API's `created_at`, where the snapshot id carries none (YYYY-MM-DD). */
       createdAt: z.iso.date().optional(),
+      /** `anthropic-beta` values on a batch create that raise max_tokens in that batch, with the raised cap. */
+      batchOutputBetas: z.record(z.string(), z.number().int().positive()).optional(),
       inferred: z.array(z.string()).optional(),
     }),
   ),
@@ -35,6 +37,11 @@ function readJson<T>(file: string, schema: z.ZodType<T>): T {
 
 export function loadPriceTable(file = path.join(configDir, 'prices.json')): PriceTable {
   return readJson(file, PriceTableSchema);
+}
+
+/** The max_tokens a model allows in a batch created with these `anthropic-beta` values. */
+export function batchOutputCap(info: ModelInfo, betas: readonly string[] = []): number {
+  return Math.max(info.maxOutputTokens, ...betas.map((b) => info.batchOutputBetas?.[b] ?? 0));
 }
 
 export function loadModelCatalog(file = path.join(configDir, 'models.json')): ModelCatalog {

@@ -24,6 +24,8 @@ export interface BatchRecord {
   foreign: boolean;
   requestCount: number;
   bytes: number;
+  /** The create's `anthropic-beta` values, kept so that processing after a restart applies the same caps. */
+  betas: string[];
   schedule: BatchSchedule;
   status: 'in_progress' | 'ended';
   endedAt: number | null;

@@ -3,9 +3,9 @@ import { readFile, rename } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
-import type { ModelCatalog } from '../config/load.js';
-import { addTokens, ZERO_TOKENS, type TokensByModel } from '../shared/pricing.js';
 import type { RequestCounts, BatchRecord } from './batch-record.js';
+import type { Bill } from './billing.js';
+import type { ModelCatalog } from './catalog.js';
 import { checkParams } from './model-checks.js';
 import { erroredResult, isErrored, Outcome, uniform, type OutcomeCode } from './outcomes.js';
 import { completionTime, endOf } from './processing.js';
@@ -19,27 +19,28 @@ export interface Finalized {
   counts: RequestCounts;
   endedAt: number;
   succeeded: number;
-  tokens: TokensByModel;
 }
 
 /**
  * Processes a batch whose end time has come: streams `requests.jsonl` and writes `results.jsonl` (one line per
  * request; unfinished requests become `expired` or `canceled`). Requests are answered at their own completion
- * time, so prompt-cache TTLs play out as they would. Written to a temp file and renamed, so a crash mid-way
- * leaves no partial results and the next start simply finalizes again.
+ * time, so prompt-cache TTLs play out as they would. Each succeeded request goes on `bill` on its own, as some
+ * prices depend on the request's prompt length. Written to a temp file and renamed, so a crash mid-way leaves no
+ * partial results and the next start simply finalizes again (with a fresh bill).
  */
 export async function finalizeBatch(
   record: BatchRecord,
   dir: string,
   catalog: ModelCatalog,
   cache: PromptCache,
+  bill: Bill,
 ): Promise<Finalized> {
   const { endsAt, reason } = endOf(record.schedule);
   const outcomes = await readFile(path.join(dir, 'outcomes.bin'));
   const tmp = path.join(dir, 'results.jsonl.tmp');
   const out = createWriteStream(tmp);
   const counts: RequestCounts = { processing: 0, succeeded: 0, errored: 0, canceled: 0, expired: 0 };
-  const tokens: TokensByModel = {};
+  const batchBetas = record.betas;
   const unfinished: string[] = [];
   let window: string[] = [];
 
@@ -62,14 +63,14 @@ export async function finalizeBatch(
     }
     let result: unknown;
     if (isErrored(code)) {
-      const checked = code === Outcome.invalidRequest ? checkParams(item.params, catalog) : null;
+      const checked = code === Outcome.invalidRequest ? checkParams(item.params, catalog, { batchBetas }) : null;
       result = erroredResult(code, checked && 'problem' in checked ? checked.problem.message : null);
       counts.errored++;
     } else {
-      const checked = checkParams(item.params, catalog);
+      const checked = checkParams(item.params, catalog, { batchBetas });
       if ('problem' in checked) throw new Error(`request ${item.custom_id} passed ingest checks but fails now`);
       const { message, tokens: used } = respond(item.params, checked.model, cache, doneAt, 'batch');
-      tokens[checked.model.id] = addTokens(tokens[checked.model.id] ?? ZERO_TOKENS, used);
+      bill.add(checked.model.id, used);
       result = { type: 'succeeded', message };
       counts.succeeded++;
     }
@@ -86,7 +87,7 @@ export async function finalizeBatch(
   out.end();
   await once(out, 'close');
   await rename(tmp, path.join(dir, 'results.jsonl'));
-  return { counts, endedAt: endsAt, succeeded: counts.succeeded, tokens };
+  return { counts, endedAt: endsAt, succeeded: counts.succeeded };
 }
 
 function shuffle(lines: string[], seed: string): void {

@@ -4,11 +4,11 @@ import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
 import { JSONParser } from '@streamparser/json';
-import type { ModelCatalog } from '../config/load.js';
+import type { ModelCatalog } from './catalog.js';
 import { ApiError, invalidRequest } from './errors.js';
 import { checkParams } from './model-checks.js';
 import { drawOutcome, Outcome, type OutcomeRates } from './outcomes.js';
-import { CUSTOM_ID_PATTERN, forbiddenParam } from '../shared/request-rules.js';
+import { batchOnlyProblem, CUSTOM_ID } from './request-rules.js';
 
 export interface IngestLimits {
   maxRequests: number;
@@ -19,6 +19,8 @@ export interface IngestContext {
   batchId: string;
   dir: string;
   catalog: ModelCatalog;
+  /** The create's `anthropic-beta` values: some raise the models' output caps for this batch. */
+  betas: readonly string[];
   rates: OutcomeRates;
   seed: number;
 }
@@ -71,7 +73,7 @@ export async function ingestBatch(body: Readable, limits: IngestLimits, ctx: Ing
     const itemProblem = checkItem(value, index, seen);
     if (itemProblem) return fail(itemProblem);
     const item = value as { custom_id: string; params: Record<string, unknown> };
-    const checked = checkParams(item.params, ctx.catalog);
+    const checked = checkParams(item.params, ctx.catalog, { batchBetas: ctx.betas });
     const code =
       'problem' in checked ? Outcome.invalidRequest : drawOutcome(ctx.rates, ctx.seed, ctx.batchId, item.custom_id);
     if (code === Outcome.stuck) stuckCount++;
@@ -128,15 +130,17 @@ function checkItem(value: unknown, index: number, seen: Map<string, number>): st
   const id = value.custom_id;
   if (id === undefined) return `${at}.custom_id: Field required`;
   if (typeof id !== 'string') return `${at}.custom_id: Input should be a valid string`;
-  if (id.length < 1) return `${at}.custom_id: String should have at least 1 character`;
-  if (id.length > 64) return `${at}.custom_id: String should have at most 64 characters`;
-  if (!CUSTOM_ID_PATTERN.test(id)) return `${at}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{1,64}$'`;
+  if (id.length < CUSTOM_ID.minLength)
+    return `${at}.custom_id: String should have at least ${CUSTOM_ID.minLength} character`;
+  if (id.length > CUSTOM_ID.maxLength)
+    return `${at}.custom_id: String should have at most ${CUSTOM_ID.maxLength} characters`;
+  if (!CUSTOM_ID.pattern.test(id)) return `${at}.custom_id: String should match pattern '${CUSTOM_ID.pattern.source}'`;
   const first = seen.get(id);
   if (first !== undefined) return `${at}.custom_id: Duplicate custom_id '${id}' (also used by requests.${first})`;
   seen.set(id, index);
   if (value.params === undefined) return `${at}.params: Field required`;
   if (!isObject(value.params)) return `${at}.params: Input should be a valid dictionary`;
-  const forbidden = forbiddenParam(value.params);
-  if (forbidden) return `${at}.params.${forbidden.field}: ${forbidden.message}`;
+  const refused = batchOnlyProblem(value.params);
+  if (refused) return `${at}.params.${refused.field}: ${refused.message}`;
   return null;
 }

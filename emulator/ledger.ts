@@ -1,14 +1,27 @@
 import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import {
-  batchCostUsd,
+  addAmounts,
+  Bill,
+  loadAmount,
   mergeTokens,
-  roundUsd,
-  type PriceTable,
+  storeAmount,
+  totalOf,
+  usdByClass,
+  usdOf,
+  zeroAmount,
+  type Amount,
+  type PriceList,
+  type ServiceTier,
+  type StoredAmount,
   type TokenTotals,
   type TokensByModel,
-} from '../shared/pricing.js';
+} from './billing.js';
 import { DEFAULT_WORKSPACE } from './workspaces.js';
 
+/**
+ * `usd` is the rounded figure, for people reading the file; `amount` the exact one by token class. Lines written
+ * before the emulator billed per request have no `amount`: they count with their `usd` and no class breakdown.
+ */
 type LedgerEvent =
   | {
       event: 'created';
@@ -22,8 +35,41 @@ type LedgerEvent =
       at: number;
     }
   | { event: 'deleted'; id: string; at: number }
-  | { event: 'billed'; id: string; at: number; succeeded: number; tokens: TokensByModel; usd: number }
-  | { event: 'sync'; apiKeyId: string; at: number; model: string; tokens: TokenTotals; usd: number };
+  | {
+      event: 'billed';
+      id: string;
+      at: number;
+      succeeded: number;
+      tokens: TokensByModel;
+      usd: number;
+      amount?: StoredAmount;
+    }
+  | {
+      event: 'sync';
+      apiKeyId: string;
+      at: number;
+      model: string;
+      tokens: TokenTotals;
+      usd: number;
+      amount?: StoredAmount;
+    };
+
+/** Money as the ledger sums it: exact where known, with the class breakdown only for lines that carry one. */
+interface Money {
+  femto: bigint;
+  byClass: Amount | null;
+}
+
+const moneyOf = (usd: number, stored: StoredAmount | undefined): Money => {
+  if (!stored) return { femto: BigInt(Math.round(usd * 1e15)), byClass: null };
+  const byClass = loadAmount(stored);
+  return { femto: totalOf(byClass), byClass };
+};
+
+const sumOf = (a: Money, b: Money): Money => ({
+  femto: a.femto + b.femto,
+  byClass: a.byClass && b.byClass ? addAmounts(a.byClass, b.byClass) : (a.byClass ?? b.byClass),
+});
 
 interface BatchEntry {
   id: string;
@@ -34,24 +80,45 @@ interface BatchEntry {
   bytes: number;
   createdAt: number;
   deleted: boolean;
-  billed: { succeeded: number; tokens: TokensByModel; usd: number } | null;
+  billed: { succeeded: number; tokens: TokensByModel; money: Money } | null;
+}
+
+function sumMoney(list: Money[]): { usd: number; usdByClass: TokenTotals } {
+  let femto = 0n;
+  let byClass = zeroAmount();
+  for (const m of list) {
+    femto += m.femto;
+    if (m.byClass) byClass = addAmounts(byClass, m.byClass);
+  }
+  return { usd: usdOf(femto), usdByClass: usdByClass(byClass) };
 }
 
 /**
  * The emulator's bill: an append-only JSONL file in the data dir, so it survives restarts and keeps deleted
- * batches. Batches are billed once, when they end, for their succeeded requests at batch prices.
+ * batches. Batches are billed once, when they end, for their succeeded requests at batch prices; synchronous
+ * messages at standard prices, as they are answered. Each request is priced on its own (emulator/billing.ts).
  */
 export class Ledger {
   private readonly batches = new Map<string, BatchEntry>();
-  private readonly sync: { requests: number; tokens: TokensByModel; usd: number } = { requests: 0, tokens: {}, usd: 0 };
+  /** A running sum: synchronous calls are many and need no per-call record in memory. */
+  private readonly sync: { requests: number; tokens: TokensByModel; money: Money } = {
+    requests: 0,
+    tokens: {},
+    money: { femto: 0n, byClass: zeroAmount() },
+  };
 
   constructor(
     private readonly file: string,
-    private readonly prices: PriceTable,
+    private readonly prices: PriceList,
   ) {
     if (existsSync(file)) {
       for (const line of readFileSync(file, 'utf8').split('\n')) if (line) this.apply(JSON.parse(line) as LedgerEvent);
     }
+  }
+
+  /** A fresh bill to put a batch's succeeded requests on, one by one, as they are answered. */
+  openBill(serviceTier: ServiceTier): Bill {
+    return new Bill(this.prices, serviceTier);
   }
 
   recordCreated(e: Omit<Extract<LedgerEvent, { event: 'created' }>, 'event'>): void {
@@ -63,18 +130,17 @@ export class Ledger {
   }
 
   /** Bills a finished batch; a second bill for the same batch (after a crash mid-finalize) replaces the first. */
-  recordBilled(id: string, at: number, succeeded: number, tokens: TokensByModel): number {
-    const usd = this.price(tokens, 'batch');
-    this.write({ event: 'billed', id, at, succeeded, tokens, usd });
+  recordBilled(id: string, at: number, succeeded: number, bill: Bill): number {
+    const amount = bill.amount;
+    const usd = usdOf(totalOf(amount));
+    this.write({ event: 'billed', id, at, succeeded, tokens: bill.tokens, usd, amount: storeAmount(amount) });
     return usd;
   }
 
   recordSync(apiKeyId: string, at: number, model: string, tokens: TokenTotals): void {
-    this.write({ event: 'sync', apiKeyId, at, model, tokens, usd: this.price({ [model]: tokens }, 'standard') });
-  }
-
-  price(tokens: TokensByModel, tier: 'batch' | 'standard'): number {
-    return batchCostUsd(this.prices, tokens, tier);
+    const { amount } = this.prices.charge(model, tokens, 'standard');
+    const usd = usdOf(totalOf(amount));
+    this.write({ event: 'sync', apiKeyId, at, model, tokens, usd, amount: storeAmount(amount) });
   }
 
   stats() {
@@ -86,8 +152,9 @@ export class Ledger {
       byWorkspace[b.workspaceId] = (byWorkspace[b.workspaceId] ?? 0) + 1;
     }
     const foreign = entries.filter((b) => b.foreign);
-    const batchTokens = mergeTokens(entries.map((b) => b.billed?.tokens ?? {}));
-    const batchUsd = roundUsd(entries.reduce((sum, b) => sum + (b.billed?.usd ?? 0), 0));
+    const moneyOfBatches = (list: BatchEntry[]) => list.flatMap((b) => (b.billed ? [b.billed.money] : []));
+    const batch = sumMoney(moneyOfBatches(entries));
+    const sync = sumMoney([this.sync.money]);
     return {
       priceTable: { asOf: this.prices.asOf, sources: this.prices.sources },
       batches: {
@@ -106,20 +173,27 @@ export class Ledger {
           bytes: b.bytes,
           createdAt: new Date(b.createdAt).toISOString(),
           deleted: b.deleted,
-          billed: b.billed,
+          billed: b.billed && {
+            succeeded: b.billed.succeeded,
+            tokens: b.billed.tokens,
+            usd: usdOf(b.billed.money.femto),
+            usdByClass: b.billed.money.byClass && usdByClass(b.billed.money.byClass),
+          },
         })),
       },
       requests: { submitted: entries.reduce((sum, b) => sum + b.requests, 0) },
       billed: {
         batch: {
           succeeded: entries.reduce((sum, b) => sum + (b.billed?.succeeded ?? 0), 0),
-          tokens: batchTokens,
-          usd: batchUsd,
+          tokens: mergeTokens(entries.map((b) => b.billed?.tokens ?? {})),
+          usd: batch.usd,
+          usdByClass: batch.usdByClass,
           /** The foreign client's share of `usd`. */
-          foreignUsd: roundUsd(foreign.reduce((sum, b) => sum + (b.billed?.usd ?? 0), 0)),
+          foreignUsd: sumMoney(moneyOfBatches(foreign)).usd,
         },
-        sync: { requests: this.sync.requests, tokens: this.sync.tokens, usd: roundUsd(this.sync.usd) },
-        totalUsd: roundUsd(batchUsd + this.sync.usd),
+        sync: { requests: this.sync.requests, tokens: this.sync.tokens, usd: sync.usd, usdByClass: sync.usdByClass },
+        // Summed exactly and rounded once, so it may differ from batch.usd + sync.usd by a nano-dollar.
+        totalUsd: sumMoney([...moneyOfBatches(entries), this.sync.money]).usd,
       },
     };
   }
@@ -151,13 +225,13 @@ export class Ledger {
       }
       case 'billed': {
         const b = this.batches.get(e.id);
-        if (b) b.billed = { succeeded: e.succeeded, tokens: e.tokens, usd: e.usd };
+        if (b) b.billed = { succeeded: e.succeeded, tokens: e.tokens, money: moneyOf(e.usd, e.amount) };
         break;
       }
       case 'sync':
         this.sync.requests += 1;
         this.sync.tokens = mergeTokens([this.sync.tokens, { [e.model]: e.tokens }]);
-        this.sync.usd += e.usd;
+        this.sync.money = sumOf(this.sync.money, moneyOf(e.usd, e.amount));
         break;
     }
   }

@@ -1,4 +1,4 @@
-import { findModel, type ModelCatalog, type ModelInfo } from '../config/load.js';
+import { findModel, outputCapOf, type ModelCatalog, type ModelInfo } from './catalog.js';
 import { promptSegments } from './tokenizer.js';
 import { MAX_CACHE_BREAKPOINTS } from './prompt-cache.js';
 
@@ -27,11 +27,18 @@ const BLOCK_TYPES = [
   'container_upload',
 ];
 
-/** Checks a Messages request against the model catalog. `forCounting` skips `max_tokens` (count_tokens has none). */
+export interface CheckOptions {
+  /** count_tokens has no `max_tokens`: skip its checks. */
+  forCounting?: boolean;
+  /** The `anthropic-beta` values of the batch create carrying the request; none for a synchronous call. */
+  batchBetas?: readonly string[];
+}
+
+/** Checks a Messages request against the model catalog. */
 export function checkParams(
   params: Json,
   catalog: ModelCatalog,
-  forCounting = false,
+  { forCounting = false, batchBetas = [] }: CheckOptions = {},
 ): { model: ModelInfo } | { problem: ParamsProblem } {
   const bad = (message: string, status: 400 | 404 = 400) => ({ problem: { status, message } });
   if (params.model === undefined) return bad('model: Field required');
@@ -46,9 +53,10 @@ export function checkParams(
     if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens))
       return bad('max_tokens: Input should be a valid integer');
     if (maxTokens < 1) return bad('max_tokens: Input should be greater than or equal to 1');
-    if (maxTokens > model.maxOutputTokens)
+    const cap = outputCapOf(model, batchBetas);
+    if (maxTokens > cap)
       return bad(
-        `max_tokens: ${maxTokens} > ${model.maxOutputTokens}, which is the maximum allowed number of output tokens for ${model.snapshot}`,
+        `max_tokens: ${maxTokens} > ${cap}, which is the maximum allowed number of output tokens for ${model.snapshot}`,
       );
     const thinking = params.thinking;
     if (isObject(thinking) && thinking.type === 'enabled' && typeof thinking.budget_tokens === 'number') {

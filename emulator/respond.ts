@@ -1,6 +1,6 @@
-import type { ModelInfo } from '../config/load.js';
-import type { TokenTotals } from '../shared/pricing.js';
 import { answerFor } from './answers.js';
+import type { TokenTotals } from './billing.js';
+import type { ModelInfo } from './catalog.js';
 import { newMessageId } from './ids.js';
 import type { PromptCache } from './prompt-cache.js';
 import { promptSegments } from './tokenizer.js';

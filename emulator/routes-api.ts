@@ -47,6 +47,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
         req.body as Readable,
         { apiKeyId: req.apiKeyId, workspaceId: req.workspaceId, foreign: false },
         processing,
+        betasOf(req.headers['anthropic-beta']),
       );
       await ctx.foreign.afterCreate(record, processing);
       if (ctx.faults.takeCreateResponseLost()) {
@@ -115,7 +116,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
 
   app.post('/v1/messages/count_tokens', { config: { endpoint: 'count_tokens' } }, async (req) => {
     const params = messageBody(req.body);
-    const checked = checkParams(params, ctx.catalog, true);
+    const checked = checkParams(params, ctx.catalog, { forCounting: true });
     if ('problem' in checked) throw new ApiError(checked.problem.status, checked.problem.message);
     const beta = 'beta' in (req.query as object) || req.headers['anthropic-beta'] !== undefined;
     const inputTokens = countInputTokens(params);
@@ -126,6 +127,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
     const params = messageBody(req.body);
     if (params.stream === true)
       throw invalidRequest('stream: the emulator answers synchronous requests without streaming; send stream: false');
+    // No batch betas here: the extended output betas are for Message Batches only.
     const checked = checkParams(params, ctx.catalog);
     if ('problem' in checked) throw new ApiError(checked.problem.status, checked.problem.message);
     const now = clock.now();
@@ -133,6 +135,15 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
     ctx.ledger.recordSync(req.apiKeyId, now, checked.model.id, tokens);
     return message;
   });
+}
+
+/** `anthropic-beta` as the docs allow it: comma-separated, or the header repeated (which Node joins with commas). */
+export function betasOf(header: string | string[] | undefined): string[] {
+  return [header ?? []]
+    .flat()
+    .flatMap((value) => value.split(','))
+    .map((beta) => beta.trim())
+    .filter((beta) => beta !== '');
 }
 
 function messageBody(body: unknown): Record<string, unknown> {

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { findModel, type ModelCatalog, type ModelInfo as CatalogModel } from '../config/load.js';
+import { findModel, type ModelCatalog, type ModelInfo as CatalogModel } from './catalog.js';
 import { pageOf, pageQuery } from './page-query.js';
 import { invalidRequest, notFound } from './errors.js';
 import type { EmulatorContext } from './server.js';
@@ -12,7 +12,7 @@ const UNKNOWN_RELEASE = '1970-01-01T00:00:00Z';
 
 type Query = Record<string, string | string[] | undefined>;
 
-/** The Models API: GET /v1/models and GET /v1/models/{model_id}, served from config/models.json. */
+/** The Models API: GET /v1/models and GET /v1/models/{model_id}, served from the emulator's emulator/models.json. */
 export function registerModelRoutes(app: FastifyInstance, ctx: EmulatorContext): void {
   app.get<{ Querystring: Query }>('/v1/models', { config: { endpoint: 'models_list' } }, async (req) => {
     const query = listQuery(req.query);
@@ -42,7 +42,7 @@ export function registerModelRoutes(app: FastifyInstance, ctx: EmulatorContext):
 
 export type ApiModel = ReturnType<typeof toApiModel>;
 
-/** A catalogue entry as the Models API shows it. The catalogue knows no capabilities or context window: null. */
+/** A catalogue entry as the Models API shows it. The catalogue knows no capabilities, and not every context window: null. */
 export function toApiModel(model: CatalogModel) {
   return {
     type: 'model' as const,
@@ -52,7 +52,7 @@ export function toApiModel(model: CatalogModel) {
     lifecycle: (model.retired ? 'retired' : 'active') as Lifecycle,
     line: LINES.find((line) => model.id.split('-').includes(line)) ?? null,
     capabilities: null,
-    max_input_tokens: null,
+    max_input_tokens: model.contextWindowTokens ?? null,
     max_tokens: model.maxOutputTokens,
     deprecated_at: null,
     retires_at: null,

@@ -1,7 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { loadModelCatalog, loadPriceTable } from '../config/load.js';
+import { PriceList } from './billing.js';
+import { loadModelCatalog, type ModelCatalog } from './catalog.js';
 import { VirtualClock, type ClockState } from './clock.js';
 import { ApiError, errorEnvelope, ERROR_TYPE_BY_STATUS, invalidRequest } from './errors.js';
 import { FaultEngine } from './faults.js';
@@ -26,7 +27,8 @@ export interface EmulatorContext {
   foreign: ForeignClient;
   ledger: Ledger;
   cache: PromptCache;
-  catalog: ReturnType<typeof loadModelCatalog>;
+  catalog: ModelCatalog;
+  prices: PriceList;
   processing: EmulatorOptions['processing'];
 }
 
@@ -82,7 +84,8 @@ async function openContext(options: EmulatorOptions): Promise<EmulatorContext> {
   );
   clock.setTimeScale(options.timeScale); // re-anchors, and persists the anchor
   const catalog = loadModelCatalog();
-  const ledger = new Ledger(file('ledger.jsonl'), loadPriceTable());
+  const prices = PriceList.load(catalog);
+  const ledger = new Ledger(file('ledger.jsonl'), prices);
   const cache = new PromptCache(
     existsSync(file('prompt-cache.json')) ? JSON.parse(readFileSync(file('prompt-cache.json'), 'utf8')) : {},
   );
@@ -100,7 +103,18 @@ async function openContext(options: EmulatorOptions): Promise<EmulatorContext> {
     onError: (err) => console.error('emulator: failed to end a batch:', err),
   });
   const foreign = new ForeignClient(store, faults, (err) => console.error('emulator: the foreign client failed:', err));
-  return { options, clock, faults, store, foreign, ledger, cache, catalog, processing: { ...options.processing } };
+  return {
+    options,
+    clock,
+    faults,
+    store,
+    foreign,
+    ledger,
+    cache,
+    catalog,
+    prices,
+    processing: { ...options.processing },
+  };
 }
 
 function resumeClock(file: string, timeScale: number): ClockState {

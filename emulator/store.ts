@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
-import type { ModelCatalog } from '../config/load.js';
+import type { ModelCatalog } from './catalog.js';
 import { endsAt, runningCounts, type BatchOwner, type BatchRecord, type RequestCounts } from './batch-record.js';
 import type { VirtualClock } from './clock.js';
 import { ApiError, invalidRequest, notFound } from './errors.js';
@@ -30,8 +30,8 @@ export interface StoreDeps {
 }
 
 /** batch.json as written before workspaces and the foreign client: such batches are ours, in the default workspace. */
-type StoredRecord = Omit<BatchRecord, 'workspaceId' | 'foreign'> &
-  Partial<Pick<BatchRecord, 'workspaceId' | 'foreign'>>;
+type StoredRecord = Omit<BatchRecord, 'workspaceId' | 'foreign' | 'betas'> &
+  Partial<Pick<BatchRecord, 'workspaceId' | 'foreign' | 'betas'>>;
 
 /** Longest wall-clock wait between lifecycle checks, so clock changes are picked up promptly. */
 const MAX_TICK_MS = 1000;
@@ -64,6 +64,7 @@ export class BatchStore {
         ...raw,
         workspaceId: raw.workspaceId ?? DEFAULT_WORKSPACE,
         foreign: raw.foreign ?? false,
+        betas: raw.betas ?? [],
       };
       store.records.set(record.id, record);
       store.nextSeq = Math.max(store.nextSeq, record.seq + 1);
@@ -128,7 +129,12 @@ export class BatchStore {
     return total;
   }
 
-  async create(body: Readable, owner: BatchOwner, processing: ProcessingModel): Promise<BatchRecord> {
+  async create(
+    body: Readable,
+    owner: BatchOwner,
+    processing: ProcessingModel,
+    betas: readonly string[] = [],
+  ): Promise<BatchRecord> {
     const id = newBatchId();
     const dir = path.join(this.incomingDir, id);
     await mkdir(dir, { recursive: true });
@@ -138,6 +144,7 @@ export class BatchStore {
         batchId: id,
         dir,
         catalog: this.deps.catalog,
+        betas,
         rates: faults.outcomeRates,
         seed: faults.seed,
       });
@@ -158,6 +165,7 @@ export class BatchStore {
         foreign: owner.foreign,
         requestCount: ingested.requestCount,
         bytes: ingested.bytes,
+        betas: [...betas],
         schedule: planSchedule(processing, now, ingested.requestCount, ingested.stuckCount, uniform(id, 'spread')),
         status: 'in_progress',
         endedAt: null,
@@ -231,8 +239,9 @@ export class BatchStore {
         .sort((a, b) => endsAt(a) - endsAt(b))[0];
       if (!due || this.closed) return;
       const { cache, catalog, ledger } = this.deps;
-      const done = await finalizeBatch(due, this.dirOf(due.id), catalog, cache);
-      ledger.recordBilled(due.id, done.endedAt, done.succeeded, done.tokens);
+      const bill = ledger.openBill('batch');
+      const done = await finalizeBatch(due, this.dirOf(due.id), catalog, cache, bill);
+      ledger.recordBilled(due.id, done.endedAt, done.succeeded, bill);
       Object.assign(due, {
         status: 'ended',
         endedAt: done.endedAt,

@@ -114,6 +114,14 @@ export const JobInputSchema = z
      * rows: a job on a model without a price is refused before anything is submitted.
      */
     prices: z.record(z.string().min(1), UserPriceSchema).optional(),
+    /**
+     * `anthropic-beta` values sent with every batch create of the job, e.g. `output-300k-2026-03-24` (max_tokens up
+     * to 300,000 on the models that offer it in batches) or a feature the requests use.
+     */
+    betas: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9.-]{0,99}$/, 'a beta name such as output-300k-2026-03-24'))
+      .max(20)
+      .optional(),
     notify: z.object({ webhook: z.url().optional() }).strict().default({}),
     /** Activity heartbeat timeout: how fast a dead worker is noticed. */
     heartbeatTimeout: duration('heartbeatTimeout').default('30s'),

@@ -85,6 +85,8 @@ export interface ChunkOutcome {
   costUsd: number;
   /** The same requests at standard rates (absent in outcomes of older builds: then priced from `tokens`). */
   standardUsd?: number;
+  /** The exact sum, in nano-dollars at standard rates, that both figures come from (a job sums these, then rounds). */
+  standardNanoUsd?: number;
   /** Models the results name that the job's price table lacks: their requests are not in the cost. */
   unpricedModels?: string[];
   /** Non-zero when a fetch that died was resumed from its heartbeat instead of starting over. */

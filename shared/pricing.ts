@@ -192,8 +192,11 @@ export function costOf(
   return (nano * (tier === 'batch' ? table.batchDiscount : 1)) / 1e9;
 }
 
-/** Rounds a dollar amount to micro-dollars, the precision reports and the ledger compare at. */
-export const roundUsd = (usd: number) => Math.round(usd * 1_000_000) / 1_000_000;
+/**
+ * Rounds a dollar amount to nano-dollars: costs are summed exactly in whole nano-dollars at standard rates, so
+ * the only rounding is of the batch discount's half nano-dollar (half up), as the bill does.
+ */
+export const roundUsd = (usd: number) => Math.round(usd * 1e9) / 1e9;
 
 export type TokensByModel = Record<string, TokenTotals>;
 

@@ -144,6 +144,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       onInvalid: input.onInvalid,
       format: input.format,
       template: input.template,
+      ...(input.betas ? { betas: input.betas } : {}),
     });
     const bad = prepared.invalid;
     if (bad.lines > 0 && input.onInvalid === 'reject')

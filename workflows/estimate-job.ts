@@ -42,6 +42,7 @@ export async function estimateJob(raw: JobInputRaw): Promise<EstimateJobResult> 
       onInvalid: 'skip',
       format: job.format,
       template: job.template,
+      ...(job.betas ? { betas: job.betas } : {}),
     });
     const estimate =
       prepared.requests > 0

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic, { AuthenticationError, BadRequestError, InternalServerError, NotFoundError } from '@anthropic-ai/sdk';
-import { loadModelCatalog } from '../../config/load.js';
+import { loadModelCatalog } from '../../emulator/catalog.js';
 import { collect, HAIKU, rawApi, startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
 
 const MODEL_FIELDS = [
@@ -75,7 +75,7 @@ describe('Models API through the official TypeScript SDK', () => {
       lifecycle: 'active',
       line: 'haiku',
       capabilities: null,
-      max_input_tokens: null,
+      max_input_tokens: 200000,
       max_tokens: 64000,
       deprecated_at: null,
       retires_at: null,
@@ -87,6 +87,10 @@ describe('Models API through the official TypeScript SDK', () => {
       haiku,
     );
     assert.equal((await h.strict.models.retrieve('claude-opus-4-6')).created_at, '2026-02-04T00:00:00Z');
+    const haiku55 = await h.strict.models.retrieve('claude-haiku-5-5');
+    assert.equal(haiku55.max_input_tokens, 1_000_000);
+    assert.equal(haiku55.max_tokens, 128_000, 'the synchronous cap: the 300K batch beta does not show here');
+    assert.equal((await h.strict.models.retrieve('claude-sonnet-4-5')).max_input_tokens, null, 'not in the catalogue');
   });
 
   it('answers 404 not_found_error for an unknown or a retired model', async () => {

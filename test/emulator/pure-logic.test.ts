@@ -6,8 +6,6 @@ import { drawOutcome, Outcome, uniform } from '../../emulator/outcomes.js';
 import { completionTime, endOf, finishedBy, planSchedule } from '../../emulator/processing.js';
 import { countInputTokens, promptSegments, textTokens } from '../../emulator/tokenizer.js';
 import { PromptCache } from '../../emulator/prompt-cache.js';
-import { loadPriceTable } from '../../config/load.js';
-import { costOf, priceOf, tokensOfUsage } from '../../shared/pricing.js';
 
 const model = { baseLatencyMs: 1000, perRequestMs: 10, spread: 0, cancelLatencyMs: 500 };
 
@@ -106,35 +104,6 @@ describe('tokenizer', () => {
     assert.deepEqual(other, { readTokens: 2006, write5mTokens: 0, write1hTokens: 4 + 4 });
     const expired = cache.apply('m', promptSegments(params('later')), 1000 + 6 * 60_000, 1000);
     assert.equal(expired.readTokens, 0, 'the 5m entry lapsed');
-  });
-});
-
-describe('pricing', () => {
-  const prices = loadPriceTable();
-  it('resolves dated snapshots and aliases', () => {
-    assert.equal(priceOf(prices, 'claude-haiku-4-5-20251001'), prices.models['claude-haiku-4-5']);
-    assert.equal(priceOf(prices, 'claude-3-5-haiku-20241022'), prices.models['claude-haiku-3-5']);
-    assert.equal(priceOf(prices, 'claude-unknown'), undefined);
-  });
-  it('applies the batch discount and cache multipliers, stacked', () => {
-    const mtok = { input: 1_000_000, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 };
-    assert.equal(costOf(prices, 'claude-haiku-4-5', mtok, 'batch'), 0.5);
-    assert.equal(costOf(prices, 'claude-haiku-4-5', mtok, 'standard'), 1);
-    assert.equal(costOf(prices, 'claude-sonnet-4-6', { ...mtok, input: 0, cacheRead: 1_000_000 }, 'batch'), 0.15);
-    assert.equal(costOf(prices, 'claude-opus-4-6', { ...mtok, input: 0, cacheWrite1h: 1_000_000 }, 'batch'), 5);
-    assert.equal(costOf(prices, 'claude-opus-4-6', { ...mtok, input: 0, output: 1_000_000 }, 'batch'), 12.5);
-  });
-  it('reads usage with or without the per-TTL cache breakdown', () => {
-    assert.deepEqual(
-      tokensOfUsage({ input_tokens: 1, output_tokens: 2, cache_creation_input_tokens: 30, cache_read_input_tokens: 4 }),
-      {
-        input: 1,
-        output: 2,
-        cacheWrite5m: 30,
-        cacheWrite1h: 0,
-        cacheRead: 4,
-      },
-    );
   });
 });
 

@@ -2,12 +2,37 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import type { MessageBatchIndividualResponse } from '@anthropic-ai/sdk/resources/messages/batches';
-import { loadPriceTable } from '../../config/load.js';
-import { costOf, roundUsd, tokensOfUsage } from '../../shared/pricing.js';
 import { apiKeyIdOf } from '../../emulator/api-keys.js';
 import { collect, HAIKU, startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
 
 const SONNET = 'claude-sonnet-4-5';
+
+/**
+ * USD per million tokens at standard rates, typed in here from the pricing page rather than read from either
+ * price file, so that this test checks the emulator's bill and not its price list against itself.
+ */
+const RATES: Record<string, { input: number; output: number; write5m: number; write1h: number; read: number }> = {
+  'claude-haiku-4-5-20251001': { input: 1, output: 5, write5m: 1.25, write1h: 2, read: 0.1 },
+  'claude-sonnet-4-5-20250929': { input: 3, output: 15, write5m: 3.75, write1h: 6, read: 0.3 },
+};
+
+function costByHand(message: Anthropic.Messages.Message, share: number): number {
+  const r = RATES[message.model];
+  if (!r) throw new Error(`no rates typed in for ${message.model}`);
+  const u = message.usage;
+  const perMillion =
+    u.input_tokens * r.input +
+    (u.cache_creation?.ephemeral_5m_input_tokens ?? 0) * r.write5m +
+    (u.cache_creation?.ephemeral_1h_input_tokens ?? 0) * r.write1h +
+    (u.cache_read_input_tokens ?? 0) * r.read +
+    u.output_tokens * r.output;
+  return (perMillion / 1_000_000) * share;
+}
+
+interface ClassBreakdown {
+  usdByClass: Record<'input' | 'output' | 'cacheWrite5m' | 'cacheWrite1h' | 'cacheRead', number>;
+}
+const sumOfClasses = (b: ClassBreakdown) => Object.values(b.usdByClass).reduce((x, y) => x + y, 0);
 const longContext = (words: number) => 'Policy clause on refunds and returns. '.repeat(words / 6);
 
 function succeeded(line: MessageBatchIndividualResponse) {
@@ -150,10 +175,9 @@ describe('answers, usage, prompt caching and the billing ledger', () => {
     assert.equal(cut.usage.output_tokens, 3);
   });
 
-  it('bills succeeded requests at batch prices; the bill equals the cost computed from the results', async () => {
+  it('bills succeeded requests at batch prices; the bill equals the cost worked out from the results', async () => {
     const b = await startTestEmulator();
     try {
-      const prices = loadPriceTable();
       const system = [
         {
           type: 'text' as const,
@@ -172,18 +196,22 @@ describe('answers, usage, prompt caching and the billing ledger', () => {
       }));
       const results = await runBatch(b, reqs);
       let usd = 0;
-      for (const line of results.values()) {
-        if (line.result.type !== 'succeeded') continue;
-        const m = line.result.message;
-        usd += costOf(prices, m.model, tokensOfUsage(m.usage), 'batch')!;
-      }
+      for (const line of results.values())
+        if (line.result.type === 'succeeded') usd += costByHand(line.result.message, 0.5);
       const second = new Anthropic({ apiKey: 'sk-ant-second-key', baseURL: b.url });
       await second.messages.batches.create({ requests: reqs.slice(0, 2) });
-      await second.messages.create({ model: HAIKU, max_tokens: 10, messages: [{ role: 'user', content: 'sync' }] });
+      const sync = await second.messages.create({
+        model: HAIKU,
+        max_tokens: 10,
+        messages: [{ role: 'user', content: 'sync' }],
+      });
 
       const stats = await b.stats();
       assert.equal(stats.billed.batch.succeeded, 39);
-      assert.ok(Math.abs(stats.billed.batch.usd - roundUsd(usd)) <= 2e-6, `${stats.billed.batch.usd} vs ${usd}`);
+      assert.ok(Math.abs(stats.billed.batch.usd - usd) <= 1e-9, `${stats.billed.batch.usd} vs ${usd}`);
+      const billed = stats.billed as unknown as { batch: ClassBreakdown; sync: ClassBreakdown };
+      assert.ok(Math.abs(sumOfClasses(billed.batch) - stats.billed.batch.usd) <= 5e-9, 'the classes add up');
+      assert.ok(billed.batch.usdByClass.cacheRead > 0 && billed.batch.usdByClass.cacheWrite1h > 0);
       assert.deepEqual(stats.batches.byApiKey, { [apiKeyIdOf(TEST_KEY)]: 1, [apiKeyIdOf('sk-ant-second-key')]: 1 });
       assert.deepEqual(
         stats.batches.list.map((x) => x.requests),
@@ -191,7 +219,9 @@ describe('answers, usage, prompt caching and the billing ledger', () => {
       );
       assert.equal(stats.requests.submitted, 42);
       assert.equal(stats.billed.sync.requests, 1);
-      assert.ok(stats.billed.sync.usd > 0);
+      const syncUsd = costByHand(sync, 1);
+      assert.ok(syncUsd > 0);
+      assert.ok(Math.abs(stats.billed.sync.usd - syncUsd) <= 1e-9, `${stats.billed.sync.usd} vs ${syncUsd}`);
       assert.ok(!JSON.stringify(stats).includes('sk-ant-second-key'), 'keys appear only as ids');
     } finally {
       await b.close();

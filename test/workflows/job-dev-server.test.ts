@@ -76,7 +76,7 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
     assert.deepEqual(batches.map((b) => b.requests).sort(), [10_000, 10_000, 5_000].sort());
     const billed = batches.reduce((sum, b) => sum + (b as unknown as { billed: { usd: number } }).billed.usd, 0);
     const report = readReport(output);
-    assert.equal(report.actual.costUsd, Math.round(billed * 1e6) / 1e6, "the report's cost equals the emulator's bill");
+    assert.equal(report.actual.costUsd, Math.round(billed * 1e9) / 1e9, "the report's cost equals the emulator's bill");
     assert.equal(report.outcomes.succeeded, 25_000);
     assert.ok(report.estimate && report.estimate.method === 'sample' && report.estimate.sampleSize >= 400);
 

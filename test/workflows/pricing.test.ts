@@ -64,10 +64,12 @@ describe('price table and price math', () => {
     assert.equal(usd('claude-haiku-5-5', at, 'standard'), 0.0056);
     assert.equal(usd('claude-haiku-5-5', at, 'batch'), 0.0028);
     const over = t({ input: 40_001, cacheRead: 60_000, output: 2000 }); // prompt = 100,001
-    // 40,001 × 0.50 + 60,000 × 0.05 + 2,000 × 2.50 = 0.0200005 + 0.003 + 0.005 = $0.0280005 → $0.028001 (µ$)
-    assert.equal(usd('claude-haiku-5-5', over, 'standard'), 0.028001);
+    // 40,001 × 0.50 + 60,000 × 0.05 + 2,000 × 2.50 = 0.0200005 + 0.003 + 0.005 = $0.0280005
+    assert.equal(usd('claude-haiku-5-5', over, 'standard'), 0.0280005);
     // Cache writes count toward the prompt and are priced in the tier too: 100,001 5m writes × $0.625
-    assert.equal(usd('claude-haiku-5-5', t({ cacheWrite5m: 100_001 }), 'standard'), 0.062501);
+    assert.equal(usd('claude-haiku-5-5', t({ cacheWrite5m: 100_001 }), 'standard'), 0.062500625);
+    // Batch halves it: 31,250,312.5 nano-dollars, the half rounded up as the bill rounds it.
+    assert.equal(usd('claude-haiku-5-5', t({ cacheWrite5m: 100_001 }), 'batch'), 0.031250313);
     assert.equal(ratesFor(priceOf(table, 'claude-haiku-5-5')!, 100_000).input, 0.1);
     assert.equal(ratesFor(priceOf(table, 'claude-haiku-5-5')!, 100_001).input, 0.5);
   });
