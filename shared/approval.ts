@@ -9,6 +9,18 @@ export interface ApprovalDecision {
  * Whether the job needs a person's approval: only when the estimate exceeds the threshold, and then it is already
  * given when the job was approved up front (`--yes`, or `approval.preApproved` in the job input).
  */
+/**
+ * The figure the approval threshold is compared with: the worst case unless the job says `approval.basis:
+ * 'expected'` (estimates of older builds have only the expected figure).
+ */
+export function approvalBasisUsd(
+  estimate: { batchUsd: number; worst?: { batchUsd: number } } | null | undefined,
+  basis: 'worst' | 'expected',
+): number {
+  if (!estimate) return 0;
+  return basis === 'worst' && estimate.worst ? estimate.worst.batchUsd : estimate.batchUsd;
+}
+
 export function approvalFor(
   estimateUsd: number,
   thresholdUsd: number,

@@ -31,6 +31,13 @@ export interface Estimate {
   batchUsd: number;
   /** The same tokens at synchronous (standard) prices. */
   standardUsd: number;
+  /**
+   * The most the same requests can cost: no cache hit at all (every cacheable prefix written again, at the write
+   * rate) and every answer using its whole max_tokens. Absent in estimates of older builds.
+   */
+  worst?: { tokens: TokenTotals; batchUsd: number; standardUsd: number };
+  /** What the expected figure assumes about prompt caching, in words. */
+  cacheAssumption?: string;
   priceTableAsOf: string;
   /** Set when the price table is older than the worker allows (`CLAUDE_BATCH_PRICES_MAX_AGE`). */
   priceTableWarning?: string;
@@ -44,6 +51,9 @@ export interface Estimate {
  */
 export function estimateJob(samples: Record<string, ModelSample>, prices: PriceTable, outputRatio: number): Estimate {
   const tokens: TokenTotals = { input: 0, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 };
+  const worstTokens: TokenTotals = { ...tokens };
+  const worst = { batchUsd: 0, standardUsd: 0 };
+  let cachedRequests = 0;
   let batchUsd = 0;
   let standardUsd = 0;
   let variance = 0;
@@ -79,6 +89,18 @@ export function estimateJob(samples: Record<string, ModelSample>, prices: PriceT
       cacheRead: Math.round((cacheable - writes) * prefix),
     };
     for (const k of Object.keys(tokens) as (keyof TokenTotals)[]) tokens[k] += t[k];
+    cachedRequests += cacheable;
+    // No hits: each cacheable request writes its prefix again (a write costs more than plain input).
+    const w: TokenTotals = {
+      input: t.input,
+      output: s.maxTokensSum,
+      cacheWrite5m: s.cacheTtl === '5m' ? Math.round(cacheable * prefix) : 0,
+      cacheWrite1h: s.cacheTtl === '1h' ? Math.round(cacheable * prefix) : 0,
+      cacheRead: 0,
+    };
+    for (const k of Object.keys(worstTokens) as (keyof TokenTotals)[]) worstTokens[k] += w[k];
+    worst.batchUsd += costOf(prices, model, w, 'batch', mean) ?? 0;
+    worst.standardUsd += costOf(prices, model, w, 'standard', mean) ?? 0;
     // A tiered model's tier depends on each request's prompt; the estimate goes by the mean one.
     const batch = costOf(prices, model, t, 'batch', mean);
     const standard = costOf(prices, model, t, 'standard', mean);
@@ -96,6 +118,11 @@ export function estimateJob(samples: Record<string, ModelSample>, prices: PriceT
     tokens,
     batchUsd,
     standardUsd,
+    worst: { tokens: worstTokens, batchUsd: worst.batchUsd, standardUsd: worst.standardUsd },
+    cacheAssumption:
+      cachedRequests > 0
+        ? 'each batch writes a shared cached prefix once and its other requests read it (hits in batches are best-effort; the worst case has none)'
+        : 'no request has a cacheable prefix long enough to cache',
     priceTableAsOf: prices.asOf,
     unknownModels,
   };

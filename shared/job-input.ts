@@ -75,9 +75,11 @@ export const JobInputSchema = z
         preApproved: z.boolean().default(false),
         /** Who approved up front, recorded in the job and its report. */
         approvedBy: z.string().min(1).max(200).optional(),
+        /** What the threshold is compared with: the estimate's worst case (the default) or its expected cost. */
+        basis: z.enum(['worst', 'expected']).default('worst'),
       })
       .strict()
-      .default({ thresholdUsd: 10, timeout: '24h', preApproved: false }),
+      .default({ thresholdUsd: 10, timeout: '24h', preApproved: false, basis: 'worst' }),
     poll: z
       .object({ initial: duration('poll.initial').default('30s'), max: duration('poll.max').default('10m') })
       .strict()

@@ -10,3 +10,21 @@ export function pctBound(share: number): string {
   const pct = 100 * share;
   return pct >= 1 ? pct.toFixed(1) : pct.toPrecision(1);
 }
+
+/** Token counts by class, as estimates and reports show them: each class on its own (1h writes cost more). */
+export function tokenClasses(t: {
+  input: number;
+  cacheWrite5m: number;
+  cacheWrite1h: number;
+  cacheRead: number;
+  output: number;
+}): string {
+  const n = (x: number) => x.toLocaleString('en-US');
+  return [
+    `${n(t.input)} uncached input`,
+    `${n(t.cacheWrite5m)} 5m cache writes`,
+    ...(t.cacheWrite1h ? [`${n(t.cacheWrite1h)} 1h cache writes`] : []),
+    `${n(t.cacheRead)} cache reads`,
+    `${n(t.output)} output`,
+  ].join(', ');
+}

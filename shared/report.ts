@@ -1,7 +1,7 @@
 import type { Estimate } from './estimate.js';
 import type { TokenTotals } from './pricing.js';
 import type { InvalidLine } from './job-types.js';
-import { formatUsd, pctBound } from './money.js';
+import { formatUsd, pctBound, tokenClasses } from './money.js';
 
 export interface JobReport {
   jobId: string;
@@ -69,13 +69,16 @@ export function reportMarkdown(r: JobReport): string {
     ...(e
       ? [
           `| estimate (${e.method}${e.method === 'sample' ? `, n=${e.sampleSize}, ±${pctBound(e.inputErrorBound)}% input` : ''}) | ${usd(e.batchUsd)} |`,
+          ...(e.worst
+            ? [`| estimate, worst case (no cache hits, answers at max_tokens) | ${usd(e.worst.batchUsd)} |`]
+            : []),
         ]
       : []),
     `| actual (batch prices) | ${usd(r.actual.costUsd)} |`,
     `| same tokens at synchronous prices | ${usd(r.actual.standardUsd)} |`,
     `| saved | ${usd(r.actual.savingsUsd)} (${pct(r.actual.savingsUsd, r.actual.standardUsd)}) |`,
     '',
-    `Tokens: ${n(r.actual.tokens.input)} input, ${n(r.actual.tokens.cacheWrite5m + r.actual.tokens.cacheWrite1h)} cache writes, ${n(r.actual.tokens.cacheRead)} cache reads, ${n(r.actual.tokens.output)} output. Price table of ${r.priceTable.asOf}.`,
+    `Tokens: ${tokenClasses(r.actual.tokens)}.${e ? ` Estimated: ${tokenClasses(e.tokens)}.` : ''} Price table of ${r.priceTable.asOf}.`,
     '',
     '## Rounds',
     '',

@@ -36,7 +36,14 @@ import type { JobReportSummary, PreparedJob } from '../shared/job-types.js';
 import { batchChunk, type ChunkInput } from './batch-chunk.js';
 import { jobDetails, jobMemo, nothingToSubmitMessage, rejectedInputMessage } from '../shared/job-view.js';
 import { expandUriTemplate } from '../shared/uri-template.js';
-import { approvalFor, approvalRefusal, decide, notApproved, type ApprovalDecision } from '../shared/approval.js';
+import {
+  approvalBasisUsd,
+  approvalFor,
+  approvalRefusal,
+  decide,
+  notApproved,
+  type ApprovalDecision,
+} from '../shared/approval.js';
 import { approveUpdate, chunkProgressSignal, rejectUpdate, statusQuery } from './messages.js';
 import { BatchJobEstimatedUsd, BatchJobExpiringSoon, BatchJobStatus } from './search-attributes.js';
 
@@ -172,7 +179,11 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   }
 
   async function approve(): Promise<void> {
-    state.approval ??= approvalFor(state.estimate?.batchUsd ?? 0, input.approval.thresholdUsd, input.approval);
+    state.approval ??= approvalFor(
+      approvalBasisUsd(state.estimate, input.approval.basis),
+      input.approval.thresholdUsd,
+      input.approval,
+    );
     if (state.approval.state === 'waiting') {
       setPhase('awaiting_approval');
       if (!(await condition(() => state.approval!.state !== 'waiting', input.approval.timeout as Duration)))

@@ -1,5 +1,6 @@
 import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { BatchActivities } from '../activities/index.js';
+import { approvalBasisUsd } from '../shared/approval.js';
 import { jobInputOrFail, type JobInputRaw } from '../shared/job-input.js';
 import type { Estimate, PreparedJob } from '../shared/job-types.js';
 import { expandUriTemplate } from '../shared/uri-template.js';
@@ -61,7 +62,7 @@ export async function estimateJob(raw: JobInputRaw): Promise<EstimateJobResult> 
       models: prepared.models,
       warnings: prepared.warnings ?? [],
       estimate,
-      approvalRequired: (estimate?.batchUsd ?? 0) > job.approval.thresholdUsd,
+      approvalRequired: approvalBasisUsd(estimate, job.approval.basis) > job.approval.thresholdUsd,
       thresholdUsd: job.approval.thresholdUsd,
     };
   } finally {

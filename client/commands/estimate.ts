@@ -6,7 +6,7 @@ import { failureMessage, failureType, hasWorkers } from '../jobs.js';
 import { commandName } from '../command-name.js';
 import { failureHint } from '../failure-hints.js';
 import { usd } from '../progress/render.js';
-import { pctBound } from '../../shared/money.js';
+import { pctBound, tokenClasses } from '../../shared/money.js';
 import { UserError } from '../cli-errors.js';
 import { newJobId } from './run.js';
 
@@ -24,15 +24,22 @@ export function estimateLines(r: EstimateJobResult): string[] {
   if (e) {
     lines.push(
       `estimate: ${usd(e.batchUsd)} at batch prices; ${usd(e.standardUsd)} at synchronous prices (saves ${usd(e.standardUsd - e.batchUsd)})`,
-      `  tokens: ${e.tokens.input.toLocaleString('en-US')} input, ${(e.tokens.cacheWrite5m + e.tokens.cacheWrite1h).toLocaleString('en-US')} cache writes, ${e.tokens.cacheRead.toLocaleString('en-US')} cache reads, ${e.tokens.output.toLocaleString('en-US')} output (at ${Math.round(100 * e.outputRatio)}% of max_tokens)`,
+      ...(e.worst
+        ? [
+            `  worst case: ${usd(e.worst.batchUsd)} at batch prices (no cache hits, every answer at max_tokens); the approval threshold is compared with it`,
+          ]
+        : []),
+      `  expected tokens: ${tokenClasses(e.tokens)} (output at ${Math.round(100 * e.outputRatio)}% of max_tokens)`,
+      ...(e.worst ? [`  worst-case tokens: ${tokenClasses(e.worst.tokens)}`] : []),
+      ...(e.cacheAssumption ? [`  caching: ${e.cacheAssumption}`] : []),
       `  input tokens ${e.method === 'sample' ? `from a random sample of ${e.sampleSize} requests, ±${pctBound(e.inputErrorBound)}% (95%)` : 'counted for every request'}; price table of ${e.priceTableAsOf}`,
     );
     if (e.unknownModels.length > 0) lines.push(`  not priced (unknown models): ${e.unknownModels.join(', ')}`);
     if (e.priceTableWarning) lines.push(`warning: ${e.priceTableWarning}`);
     lines.push(
       r.approvalRequired
-        ? `a run would wait for approval (above ${usd(r.thresholdUsd)}); \`run --yes\` approves it up front`
-        : `a run would start without approval (threshold ${usd(r.thresholdUsd)})`,
+        ? `a run would wait for approval (its worst case is above ${usd(r.thresholdUsd)}); \`run --yes\` approves it up front`
+        : `a run would start without approval (worst case within ${usd(r.thresholdUsd)})`,
     );
   }
   for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);

@@ -57,7 +57,8 @@ export function estimateLine(v: JobStatusView): string | null {
   const saved = e.standardUsd - e.batchUsd;
   const how =
     e.method === 'sample' ? `sampled ${e.sampleSize}, ±${pctBound(e.inputErrorBound)}% input` : 'every request counted';
-  return `estimate ${usd(e.batchUsd)} at batch prices — ${usd(e.standardUsd)} synchronous, saves ${usd(saved)} (${how}; output at ${Math.round(100 * e.outputRatio)}% of max_tokens)`;
+  const worst = e.worst ? `; worst case ${usd(e.worst.batchUsd)}` : '';
+  return `estimate ${usd(e.batchUsd)} at batch prices — ${usd(e.standardUsd)} synchronous, saves ${usd(saved)} (${how}; output at ${Math.round(100 * e.outputRatio)}% of max_tokens${worst})`;
 }
 
 /**

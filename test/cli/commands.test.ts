@@ -390,7 +390,15 @@ describe(
         /^estimate: \$[\d.]+ at batch prices; \$[\d.]+ at synchronous prices \(saves \$[\d.]+\)$/m,
       );
       assert.match(ok.output, /input tokens counted for every request/);
-      assert.match(ok.output, /^a run would start without approval \(threshold \$10\.00\)$/m);
+      assert.match(
+        ok.output,
+        /^ {2}worst case: \$[\d.]+ at batch prices \(no cache hits, every answer at max_tokens\)/m,
+      );
+      assert.match(
+        ok.output,
+        /^ {2}expected tokens: \d+ uncached input, 0 5m cache writes, 0 cache reads, \d+ output/m,
+      );
+      assert.match(ok.output, /^a run would start without approval \(worst case within \$10\.00\)$/m);
       assert.match(ok.output, /^nothing was submitted\.$/m);
 
       assert.notEqual(invalid.code, 0, invalid.output);

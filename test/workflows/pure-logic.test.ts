@@ -9,6 +9,7 @@ import { expiryWarningAt, nextPollDelay } from '../../shared/polling.js';
 import { checkRequestLine } from '../../shared/request-rules.js';
 import { outcomeOf, shouldRetry } from '../../shared/results.js';
 import { reportMarkdown, type JobReport } from '../../shared/report.js';
+import { approvalBasisUsd } from '../../shared/approval.js';
 import { candidateWindow, CREATE_LATE_MS, fitsWindow, type Intent } from '../../shared/reconcile-window.js';
 
 const HOUR = 3600_000;
@@ -230,6 +231,38 @@ describe('cost estimate', () => {
     assert.equal(e.tokens.cacheWrite1h, 4500);
     assert.equal(e.tokens.cacheRead, 99_999 * 4500);
     assert.equal(e.tokens.input, 100_000 * 500);
+  });
+  it('states a worst case: no cache hit (every prefix written again) and every answer at max_tokens', () => {
+    const e = estimateJob(
+      {
+        'claude-haiku-4-5': sample({
+          requests: 1000,
+          counted: 1000,
+          inputSum: 1000 * 5000,
+          inputSquares: 1000 * 5000 ** 2,
+          cacheableCounted: 1000,
+          prefixSum: 1000 * 4500,
+          maxTokensSum: 1000 * 200,
+        }),
+      },
+      prices,
+      0.1,
+    );
+    assert.deepEqual(e.worst?.tokens, {
+      input: 1000 * 500,
+      output: 200_000,
+      cacheWrite5m: 1000 * 4500,
+      cacheWrite1h: 0,
+      cacheRead: 0,
+    });
+    // Haiku 4.5 at batch rates: 0.5 M input × $0.50 + 4.5 M 5m writes × $0.625 + 0.2 M output × $2.50
+    assert.equal(Math.round(e.worst!.batchUsd * 1e6), Math.round((0.25 + 2.8125 + 0.5) * 1e6));
+    assert.ok(e.worst!.batchUsd > e.batchUsd * 3, 'the expected case reads the cache and answers at 10%');
+    assert.match(e.cacheAssumption ?? '', /writes a shared cached prefix once/);
+    // The approval gate compares the worst case unless the job says otherwise.
+    assert.equal(approvalBasisUsd(e, 'worst'), e.worst!.batchUsd);
+    assert.equal(approvalBasisUsd(e, 'expected'), e.batchUsd);
+    assert.equal(approvalBasisUsd({ batchUsd: 2 }, 'worst'), 2, 'estimates of older builds have no worst case');
   });
   it('samples reproducibly from a seed', () => {
     const a = seededRandom(7);
