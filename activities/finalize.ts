@@ -19,6 +19,9 @@ export interface FinalizeArgs {
   canceled: boolean;
   /** Chunks never submitted (the job was canceled first): their requests are answered `canceled`. */
   unsubmitted: { uri: string }[];
+  /** Chunks the budget kept from being submitted: their requests are answered `errored` / `budget_exceeded`. */
+  heldBack?: { uri: string }[];
+  budgetStopped?: string;
   /** Chunks whose child failed: their requests are answered `errored` with the failure. */
   failed: { uri: string; error: string }[];
   prepared: {
@@ -58,7 +61,7 @@ export function finalizeActivities(deps: ActivityDeps) {
       if (o.retryUri)
         for await (const id of lines(store.read(o.retryUri))) {
           if (id) ids.add(id);
-          if (ids.size % 10_000 === 0) heartbeat({ retried: ids.size });
+          if (ids.size % 1000 === 0) heartbeat({ retried: ids.size });
         }
     return ids;
   }
@@ -74,7 +77,7 @@ export function finalizeActivities(deps: ActivityDeps) {
       const emit = async (line: string, result: ResultLine['result']) => {
         await writeLine(out.stream, line);
         // A big output takes minutes: heartbeats let a dead worker's finalize move to another within seconds.
-        if (++written % 10_000 === 0) heartbeat({ written });
+        if (++written % 1000 === 0) heartbeat({ written });
         const key = outcomeOf(result);
         outcomes[key] = (outcomes[key] ?? 0) + 1;
       };
@@ -106,6 +109,19 @@ export function finalizeActivities(deps: ActivityDeps) {
           for await (const raw of lines(store.read(chunk.uri))) {
             const { custom_id } = JSON.parse(raw) as { custom_id: string };
             await emit(JSON.stringify({ custom_id, result: { type: 'canceled' } }), { type: 'canceled' });
+          }
+        }
+        for (const chunk of args.heldBack ?? []) {
+          const result = {
+            type: 'errored' as const,
+            error: {
+              type: 'error',
+              error: { type: 'budget_exceeded', message: `not submitted: ${args.budgetStopped ?? 'the budget'}` },
+            },
+          };
+          for await (const raw of lines(store.read(chunk.uri))) {
+            const { custom_id } = JSON.parse(raw) as { custom_id: string };
+            await emit(JSON.stringify({ custom_id, result }), result);
           }
         }
         for (const chunk of args.failed) {

@@ -9,7 +9,7 @@ import type { UserPrice } from '../shared/pricing.js';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
 import { placeholders, resolveFormat } from '../shared/request-template.js';
 import { UserError } from './cli-errors.js';
-import { nonNegative, nonNegativeInt, positiveInt, rate } from './parse-options.js';
+import { nonNegative, nonNegativeInt, positiveInt, positiveNumber, rate } from './parse-options.js';
 
 const DEFAULT_POLL_INITIAL = '30s';
 
@@ -40,6 +40,8 @@ export interface JobFlags {
   price?: Record<string, UserPrice>;
   /** `--beta <name>`, repeatable: anthropic-beta values of every batch create. */
   beta?: string[];
+  /** `--budget <usd>`: the job's hard cap. */
+  budget?: number;
   /** Run-only flags (absent for `estimate`). */
   yes?: boolean;
   overwrite?: boolean;
@@ -96,6 +98,11 @@ export function addJobOptions(cmd: Command): Command {
     .option('-y, --yes', 'approve the estimate up front, whatever it is (recorded in the job)', false)
     .option('--approval-timeout <duration>', 'how long to wait for approval (default 24h)')
     .addOption(new Option('--on-invalid <mode>', 'reject the job, or skip invalid lines').choices(['reject', 'skip']))
+    .option(
+      '--budget <usd>',
+      "a hard cap on the job's cost at batch prices: a batch whose worst case would pass it is not submitted",
+      positiveNumber,
+    )
     .option('--overwrite', 'replace an output (and report) file that already exists', false)
     .option('--allow-empty', 'an input without any valid request completes with an empty output', false)
     .option('--max-rounds <n>', 'retry rounds for expired and retryable requests (default 3)', nonNegativeInt)
@@ -183,6 +190,7 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
         }
       : {}),
     ...(f.overwrite ? { overwrite: true } : {}),
+    ...(f.budget !== undefined ? { budget: { maxUsd: f.budget } } : {}),
     ...(f.allowEmpty ? { allowEmpty: true } : {}),
     ...(f.onInvalid ? { onInvalid: f.onInvalid } : {}),
     ...(f.maxRounds !== undefined ? { retry: { maxRounds: f.maxRounds } } : {}),

@@ -117,6 +117,11 @@ export const JobInputSchema = z
      */
     prices: z.record(z.string().min(1), UserPriceSchema).optional(),
     /**
+     * A hard cap on what the job may cost at batch prices: each chunk's worst case is held against it before its
+     * create, and a chunk that would pass it is not submitted (its requests are answered `budget_exceeded`).
+     */
+    budget: z.object({ maxUsd: z.number().positive() }).strict().optional(),
+    /**
      * `anthropic-beta` values sent with every batch create of the job, e.g. `output-300k-2026-03-24` (max_tokens up
      * to 300,000 on the models that offer it in batches) or a feature the requests use.
      */

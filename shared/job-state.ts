@@ -12,7 +12,16 @@ export type JobPhase =
   | 'canceling'
   | 'canceled';
 
-export type ChunkStatus = 'pending' | 'submitting' | 'in_progress' | 'canceling' | 'fetching' | 'done' | 'failed';
+export type ChunkStatus =
+  | 'pending'
+  | 'submitting'
+  | 'in_progress'
+  | 'canceling'
+  | 'fetching'
+  | 'done'
+  | 'failed'
+  /** Never submitted: its worst case would have passed the job's budget. */
+  | 'held_back';
 
 /** What a chunk child tells its job (a signal) whenever something changes. */
 export interface ChunkProgress {
@@ -66,6 +75,8 @@ export interface JobState {
   notes: string[];
   report: JobReportSummary | null;
   error: string | null;
+  /** Why the job's budget stopped it from submitting more (absent while it has not). */
+  budgetStopped?: string;
 }
 
 export function initialState(startedAt: number): JobState {
@@ -120,7 +131,7 @@ export function chunksToStart(
 export function roundFinished(state: JobState): boolean {
   return state.chunks
     .filter((c) => c.ref.round === state.round)
-    .every((c) => c.status === 'done' || c.status === 'failed');
+    .every((c) => c.status === 'done' || c.status === 'failed' || c.status === 'held_back');
 }
 
 /** Totals for the status view. */

@@ -62,6 +62,9 @@ export async function createBatchWorker(options: BatchWorkerOptions): Promise<Wo
     activities,
     // Let short activities finish on shutdown; long ones heartbeat and resume on another worker.
     shutdownGraceTime: '10s',
+    // A job's next workflow task waits this long for the worker that ran its last one before any worker takes
+    // it: after a worker dies, every job it held stalls that long (the SDK's default is 10 s).
+    stickyQueueScheduleToStartTimeout: '3s',
     ...(options.interceptors ? { interceptors: options.interceptors } : {}),
   });
 }

@@ -217,6 +217,9 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       const { candidates, ...batch } = submitted;
       if (!candidates?.length) return batch;
       state.candidates = candidates.map((c) => c.batchId);
+      // The candidates are batches under way: the job may go on submitting its other chunks meanwhile.
+      state.status = 'in_progress';
+      await report();
       const own = await ownCandidate(candidates, batch.submittedAt);
       delete state.candidates;
       if (own) return { ...batch, ...own, adopted: true };
@@ -232,6 +235,8 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
     for (let round = 1; open.length > 0; round++) {
       for (const c of [...open]) {
         const s = await polls.pollBatch({ batchId: c.batchId, submittedAt });
+        state.polls++;
+        state.lastPollAt = s.polledAt;
         if (s.status !== 'ended') continue;
         const verdict = await acts.confirmCandidate({
           jobId: input.jobId,

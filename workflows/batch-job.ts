@@ -34,6 +34,8 @@ import {
 } from '../shared/job-state.js';
 import type { JobReportSummary, PreparedJob } from '../shared/job-types.js';
 import { batchChunk, type ChunkInput } from './batch-chunk.js';
+import { budgetAdmits, budgetPassed, budgetStatus } from '../shared/budget.js';
+import { formatUsd } from '../shared/money.js';
 import { jobDetails, jobMemo, nothingToSubmitMessage, rejectedInputMessage } from '../shared/job-view.js';
 import { expandUriTemplate } from '../shared/uri-template.js';
 import {
@@ -115,6 +117,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     input: input.input,
     output: input.output,
     totals: summarize(state),
+    budget: input.budget ? budgetStatus(state, input.budget.maxUsd) : null,
   }));
   setHandler(chunkProgressSignal, (progress) => {
     applyProgress(state, progress);
@@ -219,12 +222,55 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     }
   }
 
+  /** No chunk left unsubmitted is sent: each would pass the budget. Their requests are answered as such. */
+  function holdBack(reason: string): void {
+    state.budgetStopped ??= reason;
+    const pending = state.chunks.filter((c) => c.status === 'pending');
+    for (const c of pending) c.status = 'held_back';
+    state.notes.push(`${reason}; ${pending.reduce((n, c) => n + c.ref.requests, 0)} requests were not submitted`);
+    changes++;
+    publish();
+  }
+
+  /**
+   * Before each create, the chunk's worst case is held against the budget; a chunk that would pass it waits for
+   * the chunks under way (which may cost less than held for them), and is held back when none is left. If the
+   * bill plus what is held ever passes the cap (the estimate was wrong), what is under way is canceled.
+   */
+  function admitWithinBudget(c: ChunkState, maxUsd: number): boolean {
+    if (budgetAdmits(state, c, maxUsd)) return true;
+    if (!state.chunks.some(isActive))
+      holdBack(`the budget of ${formatUsd(maxUsd)} would be passed by the next batch (its worst case)`);
+    return false;
+  }
+
+  async function enforceBudget(maxUsd: number): Promise<void> {
+    if (state.budgetStopped || !budgetPassed(state, maxUsd)) return;
+    const { spentUsd, reservedUsd } = budgetStatus(state, maxUsd);
+    holdBack(
+      `billed ${formatUsd(spentUsd)} plus ${formatUsd(reservedUsd)} held for batches under way would pass the budget of ${formatUsd(maxUsd)}: the batches under way were canceled`,
+    );
+    for (const c of state.chunks.filter(isActive)) {
+      try {
+        await getExternalWorkflowHandle(childId(c)).cancel();
+      } catch {
+        // Already closed: its report is on the way, or the reaper finds it.
+      }
+    }
+  }
+
   async function runRound(): Promise<void> {
     while (!roundFinished(state)) {
-      for (const c of chunksToStart(state, input.admission)) await startChunk(c);
+      for (const c of chunksToStart(state, input.admission)) {
+        if (input.budget && !admitWithinBudget(c, input.budget.maxUsd)) break;
+        await startChunk(c);
+      }
+      // Holding back the last chunks can finish the round: nothing would wake the wait below.
+      if (input.budget && roundFinished(state)) continue;
       const seen = changes;
       if (patched(CANCEL_PATCH)) startReaper();
       await condition(() => changes !== seen);
+      if (input.budget) await enforceBudget(input.budget.maxUsd);
       if (workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
         await continueAsNew<typeof batchJob>({ ...jobInput, ...expanded(), state });
@@ -233,7 +279,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   }
 
   async function retryRound(): Promise<boolean> {
-    if (state.round >= input.retry.maxRounds) return false;
+    if (state.round >= input.retry.maxRounds || state.budgetStopped) return false;
     const from = state.chunks
       .filter((c) => c.ref.round === state.round && c.outcome?.retryUri)
       .map((c) => ({ uri: c.ref.uri, retryUri: c.outcome!.retryUri! }));
@@ -266,6 +312,8 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       roundsRun: state.round + 1,
       canceled,
       unsubmitted: state.chunks.filter((c) => c.status === 'pending').map((c) => ({ uri: c.ref.uri })),
+      heldBack: state.chunks.filter((c) => c.status === 'held_back').map((c) => ({ uri: c.ref.uri })),
+      ...(state.budgetStopped ? { budgetStopped: state.budgetStopped } : {}),
       failed: failed.map((c) => ({ uri: c.ref.uri, error: c.error ?? 'chunk failed' })),
       prepared: state.prepared!,
       estimate: state.estimate,

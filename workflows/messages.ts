@@ -4,6 +4,7 @@ import type { ChunkOutcome, SubmittedBatch } from '../shared/job-types.js';
 import { SUBMIT_CHUNK_UPDATE, type SubmitArgs } from '../shared/submission.js';
 
 import type { ApprovalDecision } from '../shared/approval.js';
+import type { BudgetStatus } from '../shared/budget.js';
 export type { ApprovalDecision };
 
 export type JobStatusView = JobState & {
@@ -17,6 +18,8 @@ export type JobStatusView = JobState & {
     nextPollAt: number | null;
     expiringSoon: boolean;
   };
+  /** The job's budget: billed, held for batches under way, the cap (null without one). */
+  budget?: BudgetStatus | null;
 };
 
 /** The job's live status: phase, estimate, approval, per-chunk status and counts, last and next poll. */

@@ -1,0 +1,113 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { batchJob, estimateJob } from '../../workflows/index.js';
+import { budgetAdmits, budgetPassed, budgetStatus, chunkReservationUsd } from '../../shared/budget.js';
+import { initialState, type ChunkState } from '../../shared/job-state.js';
+import type { Estimate } from '../../shared/job-types.js';
+import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
+import { idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
+import { runTestWorker, startDevServer, testWorkerConfig } from '../helpers/temporal.js';
+
+const estimate = (over: Partial<Estimate> = {}): Estimate => ({
+  method: 'exhaustive',
+  sampleSize: 100,
+  inputErrorBound: 0,
+  outputRatio: 1,
+  requests: 100,
+  tokens: { input: 0, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 },
+  batchUsd: 0.5,
+  standardUsd: 1,
+  worst: {
+    tokens: { input: 0, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 },
+    batchUsd: 1,
+    standardUsd: 2,
+  },
+  priceTableAsOf: '2026-12-01',
+  unknownModels: [],
+  ...over,
+});
+const chunk = (id: string, requests: number, over: Partial<ChunkState> = {}): ChunkState => ({
+  ref: { id, round: 0, index: 0, uri: `file:///${id}`, requests, bytes: 1 },
+  status: 'pending',
+  ...over,
+});
+
+describe('budget: the arithmetic', () => {
+  it("holds each chunk's share of the worst case, widened by a sampled estimate's error bound", () => {
+    assert.equal(chunkReservationUsd(estimate(), 25), 0.25);
+    assert.equal(chunkReservationUsd(estimate({ inputErrorBound: 0.1 }), 25), 0.275);
+    assert.equal(chunkReservationUsd(null, 25), 0);
+  });
+
+  it('admits a chunk only while billed + held + its worst case stay within the cap', () => {
+    const state = { ...initialState(0), estimate: estimate() };
+    state.chunks = [
+      chunk('a', 25, { status: 'done', outcome: { retryUri: null, retryable: 0, outcomes: {}, costUsd: 0.1 } }),
+      chunk('b', 25, { status: 'in_progress' }),
+      chunk('c', 25),
+    ];
+    // billed 0.10 + held 0.25 (b) + 0.25 (c) = 0.60
+    assert.deepEqual(budgetStatus(state, 1), { maxUsd: 1, spentUsd: 0.1, reservedUsd: 0.25 });
+    assert.equal(budgetAdmits(state, state.chunks[2]!, 0.6), true);
+    assert.equal(budgetAdmits(state, state.chunks[2]!, 0.59), false);
+    assert.equal(budgetPassed(state, 0.35), false);
+    assert.equal(budgetPassed(state, 0.34), true, 'an estimate that was too low: what runs must be canceled');
+  });
+});
+
+describe('budget: a job stops submitting at its cap (dev server, emulator ledger)', () => {
+  let env: TestWorkflowEnvironment;
+  let em: EmulatorHarness;
+  let worker: Awaited<ReturnType<typeof runTestWorker>>;
+  let taskQueue: string;
+  before(async () => {
+    env = await startDevServer();
+    em = await startTestEmulator({ timeScale: 3600 });
+    const config = testWorkerConfig(em.url);
+    taskQueue = config.taskQueue;
+    worker = await runTestWorker(env, config);
+  });
+  after(async () => {
+    await worker?.stop();
+    await em?.close();
+    await env?.teardown();
+  });
+
+  it('submits what fits, answers the rest budget_exceeded, and is billed no more than the cap', async () => {
+    const dir = jobDir();
+    const input = writeJobInput(dir, 100, 'bud');
+    const job = { input, output: path.join(dir, 'out.jsonl'), chunk: { maxRequests: 20 } };
+    const dry = await env.client.workflow.execute(estimateJob, { taskQueue, workflowId: 'budget-dry', args: [job] });
+    const perChunk = dry.estimate!.worst!.batchUsd / 5;
+    const maxUsd = 2.5 * perChunk;
+    await env.client.workflow.execute(batchJob, {
+      taskQueue,
+      workflowId: 'budget-cap',
+      args: [{ ...job, budget: { maxUsd }, poll: { initial: '1s', max: '1s' } }],
+    });
+
+    const stats = await em.stats();
+    const sent = stats.batches.created;
+    assert.ok(sent >= 2 && sent < 5, `${sent} of 5 batches were created`);
+    assert.ok(stats.billed.batch.usd <= maxUsd, `billed ${stats.billed.batch.usd} within ${maxUsd}`);
+    // Held back only when no batch was under way and the next one's worst case would pass the cap.
+    assert.ok(stats.billed.batch.usd + perChunk > maxUsd);
+
+    const lines = readOutput(job.output);
+    assert.deepEqual(lines.map((l) => l.custom_id).sort(), idsOf(100, 'bud').sort(), 'one line per request');
+    const held = lines.filter(
+      (l) => l.result.type === 'errored' && JSON.stringify(l.result).includes('"budget_exceeded"'),
+    );
+    assert.equal(held.length, 100 - 20 * sent);
+    assert.equal(lines.filter((l) => l.result.type === 'succeeded').length, 20 * sent);
+    const report = readReport(job.output);
+    assert.equal(report.outcomes['errored:budget_exceeded'], held.length);
+    assert.ok(
+      report.notes.some((n) => /budget of \$[\d.]+ would be passed/.test(n)),
+      report.notes.join('\n'),
+    );
+    assert.equal(report.actual.costUsd, stats.billed.batch.usd);
+  });
+});
