@@ -40,11 +40,11 @@ const CONFIRM_LINES = 1000;
  *  2. Before creating, record an intent with the newest batch already visible (the window's start).
  *  3. A create the API refused (4xx) created nothing: the intent goes and the next attempt creates afresh. Any
  *     other failure is ambiguous: the intent is stamped with the API's time just after it (the window's end).
- *  4. An intent found by a later attempt means a create may have happened: once the API's list has had time to
- *     settle, list the batches in the window with the chunk's request count, skipping those claimed by other
- *     chunks. None: create again. One or more: they are candidates, claimed for this chunk, and the chunk lets
- *     their results decide (`confirmCandidate`) — a batch another tool created on the same workspace is never
- *     taken for ours on its size alone.
+ *  4. An intent found by a later attempt means a create may have happened: list the batches in the window with
+ *     the chunk's request count, skipping those claimed by other chunks. One or more: they are candidates, claimed
+ *     for this chunk, and the chunk lets their results decide (`confirmCandidate`) — a batch another tool created
+ *     on the same workspace is never taken for ours on its size alone. None: create again, but only once the
+ *     API's list has had time to settle (it lags behind creates).
  * Creates run with SDK retries off (a blind retry of a create is how batches get paid twice); the submitter's
  * activity retries reconcile first. Claims are exclusive files under <dataDir>/claims.
  */
@@ -129,15 +129,6 @@ export function submitActivities(deps: ActivityDeps) {
 
       if (await store.exists(intentUri)) {
         const intent = await store.readJson<Intent>(intentUri);
-        // The API's list lags behind a create: reconcile only once the settling window has passed, so a batch
-        // that exists is seen (an earlier attempt whose worker died counts from its intent).
-        const settledAt = Date.parse(intent.ambiguousAt ?? intent.recordedAt) + deps.reconcileSettleMs;
-        if (Date.now() < settledAt)
-          throw ApplicationFailure.create({
-            message: `waiting ${Math.ceil((settledAt - Date.now()) / 1000)} s for the batch list to settle before reconciling`,
-            type: 'ReconcileSettling',
-            nextRetryDelay: settledAt - Date.now(),
-          });
         const found = await candidates(intent, owner, exclude).catch((err: unknown) => {
           throw beforeSubmitError(err, 'reconciliation');
         });
@@ -151,6 +142,16 @@ export function submitActivities(deps: ActivityDeps) {
           // be another tool's. The results decide before anything uses, cancels or bills it.
           return record(first, true, found);
         }
+        // Nothing seen yet, but the API's list lags behind a create: create again only once the settling window
+        // has passed (an earlier attempt whose worker died counts from its intent). Seen at once, a batch is
+        // found without waiting; the window only delays the decision that there is none.
+        const settledAt = Date.parse(intent.ambiguousAt ?? intent.recordedAt) + deps.reconcileSettleMs;
+        if (Date.now() < settledAt)
+          throw ApplicationFailure.create({
+            message: `no batch of this chunk in the list yet; waiting ${Math.ceil((settledAt - Date.now()) / 1000)} s for it to settle before creating again`,
+            type: 'ReconcileSettling',
+            nextRetryDelay: settledAt - Date.now(),
+          });
       }
       // A fresh intent before every create: the window of this create starts after anything seen so far.
       const head = await listHead().catch((err: unknown) => {

@@ -166,6 +166,18 @@ describe('crashes: SIGKILL the worker process at each step; a new worker finishe
     assert.equal(readReport(job.output).rounds[0]!.batches.filter((b) => b.adopted).length, 1);
   });
 
+  it('a worker stops gracefully on SIGTERM: drained, exit code 0 (so an orchestrator can roll it)', async () => {
+    const w = spawnCli(['worker'], {
+      TEMPORAL_ADDRESS: env.address,
+      TEMPORAL_NAMESPACE: 'default',
+      CLAUDE_BATCH_TASK_QUEUE: 'crash-sigterm',
+      ANTHROPIC_API_KEY: TEST_KEY,
+    });
+    await w.waitFor(/claude-batch worker: task queue/);
+    assert.equal(await w.kill('SIGTERM'), 0, w.output());
+    assert.match(w.output(), /state: 'DRAINED'/);
+  });
+
   it('never lets the API key into history, logs, the output or the report', async () => {
     for (const id of ['crash-submit', 'crash-poll', 'crash-fetch', 'crash-lost']) {
       for (const workflowId of [id, `${id}/r0-c0001`]) {
