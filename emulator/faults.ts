@@ -86,6 +86,8 @@ export const FaultsSchema = z
     listLagMs: z.number().int().min(0).default(0),
     /** Every results download returns the lines in a different order (seeded by seed, batch and download number). */
     shuffleResults: z.boolean().default(false),
+    /** count_tokens answers this multiple of what a request is billed (an estimate built on it is then wrong). */
+    countTokensScale: z.number().gt(0).max(100).default(1),
     /** Another tool on the same workspace, creating batches of the same size as ours at about the same time. */
     foreignClient: ForeignClientSchema.nullable().default(null),
     /**
@@ -187,6 +189,9 @@ export class FaultEngine {
   }
   get shuffleResults(): boolean {
     return this.faults.shuffleResults;
+  }
+  get countTokensScale(): number {
+    return this.faults.countTokensScale;
   }
   get workspaces(): Readonly<Record<string, string>> {
     return this.faults.workspaces;

@@ -119,7 +119,7 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
     const checked = checkParams(params, ctx.catalog, { forCounting: true });
     if ('problem' in checked) throw new ApiError(checked.problem.status, checked.problem.message);
     const beta = 'beta' in (req.query as object) || req.headers['anthropic-beta'] !== undefined;
-    const inputTokens = countInputTokens(params);
+    const inputTokens = Math.max(1, Math.round(countInputTokens(params) * ctx.faults.countTokensScale));
     return beta ? { input_tokens: inputTokens, context_management: null } : { input_tokens: inputTokens };
   });
 

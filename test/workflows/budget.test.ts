@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { batchJob, estimateJob } from '../../workflows/index.js';
@@ -109,5 +110,79 @@ describe('budget: a job stops submitting at its cap (dev server, emulator ledger
       report.notes.join('\n'),
     );
     assert.equal(report.actual.costUsd, stats.billed.batch.usd);
+  });
+
+  it('cancels the batches under way when the bill would pass the cap (an estimate that was too low)', async () => {
+    // count_tokens that answers a fifth of what is billed: every worst case, and so every hold, is far too low.
+    // Slow processing, so the big chunk is still early on when the small one's bill shows the estimate was wrong.
+    const slow = await startTestEmulator({
+      timeScale: 1,
+      processing: { baseLatencyMs: 500, perRequestMs: 150, spread: 0, cancelLatencyMs: 0 },
+    });
+    const config = testWorkerConfig(slow.url);
+    const own = await runTestWorker(env, config);
+    try {
+      await slow.setFaults({ countTokensScale: 0.2 });
+      const counted = await slow.client.messages.countTokens({
+        model: 'claude-haiku-4-5',
+        messages: [{ role: 'user', content: 'word '.repeat(400) }],
+      });
+      assert.ok(counted.input_tokens > 50 && counted.input_tokens < 150, `scaled count ${counted.input_tokens}`);
+
+      const dir = jobDir();
+      const input = path.join(dir, 'long.jsonl');
+      const text = 'Summarise this complaint in one word. '.repeat(60);
+      writeFileSync(
+        input,
+        Array.from({ length: 210 }, (_, i) =>
+          JSON.stringify({
+            custom_id: `long-${i}`,
+            params: {
+              model: 'claude-haiku-4-5',
+              max_tokens: 8,
+              messages: [{ role: 'user', content: `${i}: ${text}` }],
+            },
+          }),
+        ).join('\n') + '\n',
+      );
+      const job = { input, output: path.join(dir, 'out.jsonl'), chunk: { maxRequests: 200 } };
+      const dry = await env.client.workflow.execute(estimateJob, {
+        taskQueue: config.taskQueue,
+        workflowId: 'budget-low-dry',
+        args: [job],
+      });
+      const worst = dry.estimate!.worst!.batchUsd;
+      const [r1, r2] = [(worst * 200) / 210, (worst * 10) / 210];
+      const maxUsd = r1 + 1.05 * r2; // both chunks are admitted at once
+      await env.client.workflow.execute(batchJob, {
+        taskQueue: config.taskQueue,
+        workflowId: 'budget-low',
+        args: [{ ...job, budget: { maxUsd }, poll: { initial: '1s', max: '1s' } }],
+      });
+
+      const stats = await slow.stats();
+      assert.equal(stats.batches.created, 2, 'no retry round after the budget stopped the job');
+      assert.ok(stats.billed.batch.usd <= maxUsd, `billed ${stats.billed.batch.usd} within ${maxUsd}`);
+      const big = stats.batches.list.find((b) => b.requests === 200)!;
+      assert.ok(
+        (await slow.client.messages.batches.retrieve(big.id)).cancel_initiated_at,
+        'the big batch was canceled',
+      );
+      const lines = readOutput(job.output);
+      assert.deepEqual(lines.map((l) => l.custom_id).sort(), idsOf(210, 'long').sort());
+      assert.ok(
+        lines.some((l) => l.result.type === 'canceled'),
+        'what had not run is answered canceled',
+      );
+      const report = readReport(job.output);
+      assert.ok(
+        report.notes.some((n) => /would pass the budget .*were canceled/.test(n)),
+        report.notes.join('\n'),
+      );
+      assert.equal(report.actual.costUsd, stats.billed.batch.usd);
+    } finally {
+      await own.stop();
+      await slow.close();
+    }
   });
 });
