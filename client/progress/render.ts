@@ -35,7 +35,16 @@ const STATUS_WORDS: Record<string, string> = {
   fetching: 'fetching results',
   done: 'done',
   failed: 'failed',
+  held_back: 'held back (budget)',
 };
+
+/** The budget's standing: billed, held for batches under way, the cap, and why it stopped the job if it did. */
+export function budgetLine(v: JobStatusView): string | null {
+  const b = v.budget;
+  if (!b) return null;
+  const standing = `budget ${usd(b.maxUsd)}: billed ${usd(b.spentUsd)}, held for batches under way ${usd(b.reservedUsd)}`;
+  return b.stopped ? `${standing} — ${b.stopped}` : standing;
+}
 
 function chunkLine(c: ChunkState, width: number, phase: string): string {
   const done = chunkDone(c);
@@ -99,6 +108,8 @@ export function renderFrame(v: JobStatusView, now: number): string {
     );
   const est = estimateLine(v);
   if (est) lines.push(`  ${est}`);
+  const budget = budgetLine(v);
+  if (budget) lines.push(`  ${budget}`);
   if (v.approval?.required)
     lines.push(`  approval: ${v.approval.state.replaceAll('_', ' ')}${v.approval.by ? ` by ${v.approval.by}` : ''}`);
   if (round0.length > 0)
@@ -147,6 +158,7 @@ export function describeChanges(prev: JobStatusView | null, next: JobStatusView,
       `${at} ${c.ref.id}${batch} ${STATUS_WORDS[c.status] ?? c.status} ${int(chunkDone(c))}/${int(c.ref.requests)}${outcome}${c.error ? `: ${c.error}` : ''}`,
     );
   }
+  if (next.budget?.stopped && !prev?.budget?.stopped) out.push(`${at} ${budgetLine(next)}`);
   if (next.totals.expiringSoon && !prev?.totals.expiringSoon)
     out.push(`${at} warning: a batch is close to its 24 h expiry`);
   // After the chunk lines: "finalizing" reads right only once the last chunk is shown done.

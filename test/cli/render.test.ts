@@ -123,6 +123,20 @@ describe('renderFrame', () => {
     assert.doesNotMatch(frame, /⚠/, 'no expiry warning');
   });
 
+  it("shows the budget's standing, and why it held batches back", () => {
+    const v = running();
+    assert.doesNotMatch(renderFrame(v, T0), /budget/, 'no budget, no line');
+    v.budget = { maxUsd: 0.05, spentUsd: 0.03, reservedUsd: 0.015 };
+    assert.match(renderFrame(v, T0), /^ {2}budget \$0\.0500: billed \$0\.0300, held for batches under way \$0\.0150$/m);
+    const before = structuredClone(v);
+    v.chunks[2]!.status = 'held_back';
+    v.budget = { ...v.budget, stopped: 'the budget of $0.05 would be passed by the next batch (its worst case)' };
+    assert.match(renderFrame(v, T0), /r0-c0003 +░{20} +0\/1,000 +held back \(budget\)$/m);
+    const changes = describeChanges(before, v, T0);
+    assert.ok(changes.some((l) => /held back \(budget\)/.test(l)));
+    assert.ok(changes.some((l) => /budget \$0\.0500: .* — the budget of \$0\.05 would be passed/.test(l)));
+  });
+
   it('warns of a batch close to its expiry and marks reconciled batches', () => {
     const v = running();
     v.chunks[1]!.expiryWarnedAt = T0 + 20 * 3600 * SEC;
