@@ -108,6 +108,7 @@ export function renderFrame(v: JobStatusView, now: number): string {
     );
   const est = estimateLine(v);
   if (est) lines.push(`  ${est}`);
+  if (v.estimate?.priceTableWarning) lines.push(`  warning: ${v.estimate.priceTableWarning}`);
   const budget = budgetLine(v);
   if (budget) lines.push(`  ${budget}`);
   if (v.approval?.required)
@@ -145,7 +146,10 @@ export function describeChanges(prev: JobStatusView | null, next: JobStatusView,
     for (const p of (next.prepared.invalidFirst ?? []).slice(0, SKIPPED_SHOWN))
       out.push(`${at}   skipped line ${p.line}, ${p.field}: ${p.rule}`);
   }
-  if (next.estimate && !prev?.estimate) out.push(`${at} ${estimateLine(next)}`);
+  if (next.estimate && !prev?.estimate) {
+    out.push(`${at} ${estimateLine(next)}`);
+    if (next.estimate.priceTableWarning) out.push(`${at} warning: ${next.estimate.priceTableWarning}`);
+  }
   if (next.approval?.state === 'approved' && next.approval.by && prev?.approval?.state !== 'approved')
     out.push(`${at} approved by ${next.approval.by}${next.approval.reason ? ` (${next.approval.reason})` : ''}`);
   for (const c of next.chunks) {

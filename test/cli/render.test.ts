@@ -123,6 +123,14 @@ describe('renderFrame', () => {
     assert.doesNotMatch(frame, /⚠/, 'no expiry warning');
   });
 
+  it("repeats the estimate's warning about an old price table", () => {
+    const v = running();
+    assert.doesNotMatch(renderFrame(v, T0), /price table/);
+    v.estimate = { ...v.estimate!, priceTableWarning: 'the price table is 120 days old (as of 2026-08-04)' };
+    assert.match(renderFrame(v, T0), /^ {2}warning: the price table is 120 days old/m);
+    assert.ok(describeChanges(null, v, T0).some((l) => /warning: the price table is 120 days old/.test(l)));
+  });
+
   it("shows the budget's standing, and why it held batches back", () => {
     const v = running();
     assert.doesNotMatch(renderFrame(v, T0), /budget/, 'no budget, no line');
