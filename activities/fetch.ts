@@ -1,4 +1,4 @@
-import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import {
   addTokens,
@@ -9,6 +9,7 @@ import {
   type TokensByModel,
 } from '../shared/pricing.js';
 import { jobPrices } from './job-prices.js';
+import { beater, chunkCustomIds } from './chunk-ids.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import { outcomeOf, shouldRetry, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
@@ -32,20 +33,6 @@ export const RESULTS_FULL_ATTEMPTS = 5;
 
 /** The retry delay after a short download grows with the attempt: 5 s, 10 s, 15 s, 20 s. */
 const SHORT_DOWNLOAD_DELAY_S = 5;
-
-/** Heartbeats at most this often: a line-by-line beat would cost more than the download. */
-const HEARTBEAT_EVERY_MS = 1000;
-
-/** A heartbeat that sends at most once per interval, unless forced (phase boundaries). */
-function beater() {
-  let last = 0;
-  return (details: Record<string, number>, force = false) => {
-    const now = Date.now();
-    if (!force && now - last < HEARTBEAT_EVERY_MS) return;
-    last = now;
-    heartbeat(details);
-  };
-}
 
 /** The custom_id of a results line, or null when the line is not one (a half line, garbage). */
 function customIdOf(raw: string): string | null {
@@ -85,17 +72,6 @@ export function fetchActivities(deps: ActivityDeps) {
 
   const roundDir = (args: FetchArgs) => store.join(args.jobDir, 'rounds', String(args.chunk.round));
 
-  async function expectedIds(chunk: ChunkRef): Promise<Set<string>> {
-    const beat = beater();
-    const ids = new Set<string>();
-    for await (const line of lines(store.read(chunk.uri))) {
-      if (!line) continue;
-      ids.add((JSON.parse(line) as { custom_id: string }).custom_id);
-      beat({ expected: ids.size });
-    }
-    return ids;
-  }
-
   /**
    * Keeps the valid prefix of an earlier attempt's partial file: complete lines of distinct, expected ids. It
    * stops at the first line that is not (the half line a dying download left, or anything unexpected) and cuts the
@@ -117,6 +93,15 @@ export function fetchActivities(deps: ActivityDeps) {
   /** Downloads into `<results>.download`, moved to `results` once complete; returns the lines kept from before. */
   async function download(args: FetchArgs, expected: Set<string>, resultsUri: string): Promise<number> {
     const { attempt } = activityInfo();
+    /** A complete download that came back wrong: tried again, with a growing pause, up to the bound. */
+    const downloadAgain = (type: 'ResultsMismatch' | 'ResultsIncomplete', what: string, details?: unknown[]) =>
+      ApplicationFailure.create({
+        type,
+        message: `${what}; downloading again (attempt ${attempt} of ${RESULTS_FULL_ATTEMPTS})`,
+        nonRetryable: false,
+        nextRetryDelay: `${SHORT_DOWNLOAD_DELAY_S * attempt}s`,
+        ...(details ? { details } : {}),
+      });
     const partial = `${resultsUri}.download`;
     const have = new Set<string>();
     if (attempt > 1 && (await store.exists(partial))) await keepEarlierLines(partial, expected, have);
@@ -174,13 +159,7 @@ export function fetchActivities(deps: ActivityDeps) {
       const what = `batch ${args.batchId} returned ${strangers} results that are not requests of chunk ${args.chunk.id} (e.g. '${unexpected}')`;
       // The lines that are ours stay on disk; a fresh download may come back right. If it never does, the
       // requests it did not answer are sent again below, like any missing ones: a paid chunk never fails for it.
-      if (attempt < RESULTS_FULL_ATTEMPTS)
-        throw ApplicationFailure.create({
-          type: 'ResultsMismatch',
-          message: `${what}; downloading again (attempt ${attempt} of ${RESULTS_FULL_ATTEMPTS})`,
-          nonRetryable: false,
-          nextRetryDelay: `${SHORT_DOWNLOAD_DELAY_S * attempt}s`,
-        });
+      if (attempt < RESULTS_FULL_ATTEMPTS) throw downloadAgain('ResultsMismatch', what);
       log.error(`${what}, after ${attempt} downloads; they are left out`);
     }
 
@@ -188,13 +167,11 @@ export function fetchActivities(deps: ActivityDeps) {
     if (missing > 0) {
       const which = preview([...expected].filter((id) => !have.has(id)));
       if (attempt < RESULTS_FULL_ATTEMPTS)
-        throw ApplicationFailure.create({
-          type: 'ResultsIncomplete',
-          message: `the results of batch ${args.batchId} lack ${missing} of ${expected.size} requests of chunk ${args.chunk.id} (${which}); downloading again (attempt ${attempt} of ${RESULTS_FULL_ATTEMPTS})`,
-          nonRetryable: false,
-          nextRetryDelay: `${SHORT_DOWNLOAD_DELAY_S * attempt}s`,
-          details: [{ received, onDisk: have.size, expected: expected.size }],
-        });
+        throw downloadAgain(
+          'ResultsIncomplete',
+          `the results of batch ${args.batchId} lack ${missing} of ${expected.size} requests of chunk ${args.chunk.id} (${which})`,
+          [{ received, onDisk: have.size, expected: expected.size }],
+        );
       log.warn(
         `the results of batch ${args.batchId} still lack ${missing} requests after ${attempt} downloads (${which}); they go to the retry round`,
       );
@@ -293,7 +270,7 @@ export function fetchActivities(deps: ActivityDeps) {
       const dir = roundDir(args);
       // A dead attempt's temp files are removed by the store when this attempt writes the same files.
       const resultsUri = store.join(dir, 'results', `${chunk.id}.jsonl`);
-      const expected = await expectedIds(chunk);
+      const expected = await chunkCustomIds(store, chunk);
       const resumedFromLine = await download(args, expected, resultsUri);
       return tally(args, expected, resultsUri, resumedFromLine);
     },

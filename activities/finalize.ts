@@ -46,6 +46,12 @@ export function reportBase(output: string, report: string | undefined): string {
  * the report (JSON and Markdown). A request retried in round r+1 takes its line from there; memory holds only the
  * ids that were retried.
  */
+/** A result line's `result` for a request the job answers itself: errored, with our own error type. */
+const errored = (type: string, message: string): ResultLine['result'] => ({
+  type: 'errored',
+  error: { type: 'error', error: { type, message } },
+});
+
 export function finalizeActivities(deps: ActivityDeps) {
   const { store } = deps;
 
@@ -95,45 +101,24 @@ export function finalizeActivities(deps: ActivityDeps) {
                 unanswered.delete(line.custom_id);
                 if (!superseded.has(line.custom_id)) await emit(raw, line.result);
               }
-            const result = {
-              type: 'errored' as const,
-              error: {
-                type: 'error',
-                error: { type: 'job_error', message: `batch ${o.batchId ?? '?'} never returned a result for it` },
-              },
-            };
+            const result = errored('job_error', `batch ${o.batchId ?? '?'} never returned a result for it`);
             for (const custom_id of unanswered) await emit(JSON.stringify({ custom_id, result }), result);
           }
         }
-        for (const chunk of args.unsubmitted) {
-          for await (const raw of lines(store.read(chunk.uri))) {
-            const { custom_id } = JSON.parse(raw) as { custom_id: string };
-            await emit(JSON.stringify({ custom_id, result: { type: 'canceled' } }), { type: 'canceled' });
-          }
-        }
-        for (const chunk of args.heldBack ?? []) {
-          const result = {
-            type: 'errored' as const,
-            error: {
-              type: 'error',
-              error: { type: 'budget_exceeded', message: `not submitted: ${args.budgetStopped ?? 'the budget'}` },
-            },
-          };
-          for await (const raw of lines(store.read(chunk.uri))) {
-            const { custom_id } = JSON.parse(raw) as { custom_id: string };
-            await emit(JSON.stringify({ custom_id, result }), result);
-          }
-        }
-        for (const chunk of args.failed) {
-          const result = {
-            type: 'errored' as const,
-            error: { type: 'error', error: { type: 'job_error', message: chunk.error } },
-          };
-          for await (const raw of lines(store.read(chunk.uri))) {
-            const { custom_id } = JSON.parse(raw) as { custom_id: string };
-            await emit(JSON.stringify({ custom_id, result }), result);
-          }
-        }
+        /** Every request of chunks that have no results: each answered with the same result. */
+        const answerAll = async (chunks: { uri: string }[], result: ResultLine['result']) => {
+          for (const chunk of chunks)
+            for await (const raw of lines(store.read(chunk.uri))) {
+              const { custom_id } = JSON.parse(raw) as { custom_id: string };
+              await emit(JSON.stringify({ custom_id, result }), result);
+            }
+        };
+        await answerAll(args.unsubmitted, { type: 'canceled' });
+        await answerAll(
+          args.heldBack ?? [],
+          errored('budget_exceeded', `not submitted: ${args.budgetStopped ?? 'the budget'}`),
+        );
+        for (const chunk of args.failed) await answerAll([chunk], errored('job_error', chunk.error));
         if (written !== args.prepared.requests)
           throw ApplicationFailure.nonRetryable(
             `the output would have ${written} lines for ${args.prepared.requests} requests; not writing it`,

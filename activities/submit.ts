@@ -8,6 +8,7 @@ import { createFailure } from './create-failure.js';
 import { createHeaders, createOptionsOf } from './create-options.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
+import { chunkCustomIds } from './chunk-ids.js';
 import { candidateWindow, fitsWindow, type Intent } from '../shared/reconcile-window.js';
 
 export type { SubmitArgs };
@@ -209,9 +210,7 @@ export function submitActivities(deps: ActivityDeps) {
      */
     async confirmCandidate(args: SubmitArgs & { batchId: string }): Promise<'ours' | 'foreign'> {
       const { chunk, batchId } = args;
-      const ids = new Set<string>();
-      for await (const line of lines(store.read(chunk.uri)))
-        ids.add((JSON.parse(line) as { custom_id: string }).custom_id);
+      const ids = await chunkCustomIds(store, chunk);
       let seen = 0;
       for await (const result of await anthropic.messages.batches.results(batchId)) {
         if (!ids.has(result.custom_id)) {

@@ -1,4 +1,4 @@
-import type { ChunkState, JobState } from './job-state.js';
+import { isActive, type ChunkState, type JobState } from './job-state.js';
 import type { Estimate } from './job-types.js';
 
 /** Where a job's budget stands: dollars billed (chunks done), held for chunks under way, and the cap. */
@@ -9,8 +9,6 @@ export interface BudgetStatus {
   /** Set once the budget stopped the job from submitting more, with why. */
   stopped?: string;
 }
-
-const ACTIVE = new Set(['submitting', 'in_progress', 'canceling', 'fetching']);
 
 /**
  * What a chunk may cost at most, held against the budget from before its create until its results are counted:
@@ -28,7 +26,7 @@ export function budgetStatus(state: JobState, maxUsd: number): BudgetStatus {
   let reservedUsd = 0;
   for (const c of state.chunks) {
     if (c.outcome) spentUsd += c.outcome.costUsd;
-    else if (ACTIVE.has(c.status)) reservedUsd += chunkReservationUsd(state.estimate, c.ref.requests);
+    else if (isActive(c)) reservedUsd += chunkReservationUsd(state.estimate, c.ref.requests);
   }
   return { maxUsd, spentUsd, reservedUsd, ...(state.budgetStopped ? { stopped: state.budgetStopped } : {}) };
 }

@@ -1,0 +1,30 @@
+import { heartbeat } from '@temporalio/activity';
+import type { ChunkRef } from '../shared/job-types.js';
+import { lines } from './jsonl.js';
+import type { BlobStore } from './storage.js';
+
+/** Heartbeats at most this often: a line-by-line beat would cost more than the work. */
+const HEARTBEAT_EVERY_MS = 1000;
+
+/** A heartbeat that sends at most once per interval, unless forced (phase boundaries). */
+export function beater() {
+  let last = 0;
+  return (details: Record<string, number>, force = false) => {
+    const now = Date.now();
+    if (!force && now - last < HEARTBEAT_EVERY_MS) return;
+    last = now;
+    heartbeat(details);
+  };
+}
+
+/** The custom_ids of a chunk's requests, read from its chunk file (heartbeating: a chunk holds up to 100,000). */
+export async function chunkCustomIds(store: BlobStore, chunk: ChunkRef): Promise<Set<string>> {
+  const beat = beater();
+  const ids = new Set<string>();
+  for await (const line of lines(store.read(chunk.uri))) {
+    if (!line) continue;
+    ids.add((JSON.parse(line) as { custom_id: string }).custom_id);
+    beat({ expected: ids.size });
+  }
+  return ids;
+}
