@@ -8,29 +8,24 @@
  * BENCH_ESTIMATE_CHUNK sets the requests per batch (default: a quarter of the size, so every size has 4 batches);
  * BENCH_ESTIMATE_TIME_SCALE the emulator's virtual seconds per real second (default 60).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { packageRoot } from '../config/load.js';
-import { temporalCli } from '../client/provision/temporal-binaries.js';
 import { writeTicketJob, ticketRequest } from '../examples/support-tickets.js';
 import type { Estimate } from '../shared/estimate.js';
 import type { JobReportSummary } from '../shared/job-types.js';
-import type { TokenTotals } from '../shared/pricing.js';
+import { promptTokensOf, type TokenTotals } from '../shared/pricing.js';
 import type { JobReport } from '../shared/report.js';
 import type { EstimateJobResult } from '../workflows/estimate-job.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { startBenchTemporal, startCli } from './bench-stack.js';
 
 const SIZES = (process.env.BENCH_ESTIMATE_SIZES ?? '2000,20000').split(',').map(Number);
 const CHUNK = process.env.BENCH_ESTIMATE_CHUNK ? Number(process.env.BENCH_ESTIMATE_CHUNK) : undefined;
 const TIME_SCALE = process.env.BENCH_ESTIMATE_TIME_SCALE ?? '60';
 const INPUT_GOAL = 0.05;
-const cli = path.join(packageRoot, 'dist', 'client', 'cli.js');
 
 const CLASSES: { key: keyof TokenTotals; label: string }[] = [
   { key: 'input', label: 'uncached input' },
@@ -46,30 +41,6 @@ interface BatchBill {
   batches: { created: number };
 }
 
-function start(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  ready: RegExp,
-): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, [cli, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = out.match(ready);
-      if (m) resolve({ child, match: m });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
-  });
-}
-
-const inputTotal = (t: TokenTotals) => t.input + t.cacheWrite5m + t.cacheWrite1h + t.cacheRead;
-
 function sumTokens(byModel: Record<string, Partial<TokenTotals>>): TokenTotals {
   const sum: TokenTotals = { input: 0, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 };
   for (const t of Object.values(byModel)) for (const { key } of CLASSES) sum[key] += t[key] ?? 0;
@@ -83,14 +54,14 @@ async function run(env: TestWorkflowEnvironment, n: number) {
   const dir = mkdtempSync(path.join(tmpdir(), 'cb-benchestimate-'));
   // The emulator's default processing model (60 s per batch plus 20 ms per request, ±25%), only sped up: how far
   // apart in virtual time the batches run is what decides whether a later batch still finds the prefix cached.
-  const emulator = await start(
+  const emulator = await startCli(
     ['emulator', '--port', '0', '--data-dir', path.join(dir, 'emulator'), '--time-scale', TIME_SCALE],
     {},
     /listening on (\S+)/,
   );
   const url = emulator.match[1]!;
   const taskQueue = `bench-estimate-${n}`;
-  const worker = await start(
+  const worker = await startCli(
     ['worker'],
     {
       TEMPORAL_ADDRESS: env.address,
@@ -186,14 +157,14 @@ function print(r: Awaited<ReturnType<typeof run>>): void {
       num(r.report.actual.tokens[key]),
       diff(e.tokens[key], billed[key]),
     ]);
-  const expectedInput = inputTotal(e.tokens);
-  const billedInput = inputTotal(billed);
+  const expectedInput = promptTokensOf(e.tokens);
+  const billedInput = promptTokensOf(billed);
   row([
     'input, all classes',
     num(expectedInput),
-    num(e.worst ? inputTotal(e.worst.tokens) : NaN),
+    num(e.worst ? promptTokensOf(e.worst.tokens) : NaN),
     num(billedInput),
-    num(inputTotal(r.report.actual.tokens)),
+    num(promptTokensOf(r.report.actual.tokens)),
     diff(expectedInput, billedInput),
   ]);
   const off = Math.abs(expectedInput - billedInput) / billedInput;
@@ -204,10 +175,7 @@ function print(r: Awaited<ReturnType<typeof run>>): void {
   );
 }
 
-Runtime.install({ logger: new DefaultLogger('WARN') });
-const env = await TestWorkflowEnvironment.createLocal({
-  server: { executable: { type: 'existing-path', path: temporalCli().path }, searchAttributes: SEARCH_ATTRIBUTES },
-});
+const env = await startBenchTemporal();
 try {
   console.log(
     `estimate vs bill (dev server, emulator process at time scale ${TIME_SCALE}, worker process; support tickets with a shared 1h-cached system prompt)`,

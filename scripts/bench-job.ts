@@ -3,45 +3,14 @@
  * own process, so each one's memory is measured alone). Runs the sizes in BENCH_JOB_SIZES (default 100,000 and
  * 1,000,000 requests) and prints duration and peak RSS per size: flat memory means the peak barely moves.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { packageRoot } from '../config/load.js';
-import { temporalCli } from '../client/provision/temporal-binaries.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { peakRssMb, startBenchTemporal, startCli } from './bench-stack.js';
 
 const SIZES = (process.env.BENCH_JOB_SIZES ?? '100000,1000000').split(',').map(Number);
-const cli = path.join(packageRoot, 'dist', 'client', 'cli.js');
-
-function peakRssMb(pid: number): number {
-  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
-}
-
-function start(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  ready: RegExp,
-): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, [cli, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  return new Promise((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = out.match(ready);
-      if (m) resolve({ child, match: m });
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
-  });
-}
 
 async function writeInput(file: string, n: number): Promise<void> {
   const out = createWriteStream(file);
@@ -62,7 +31,7 @@ async function writeInput(file: string, n: number): Promise<void> {
 
 async function run(env: TestWorkflowEnvironment, n: number) {
   const dir = mkdtempSync(path.join(tmpdir(), 'cb-benchjob-'));
-  const emulator = await start(
+  const emulator = await startCli(
     [
       'emulator',
       '--port',
@@ -79,7 +48,7 @@ async function run(env: TestWorkflowEnvironment, n: number) {
   );
   const url = emulator.match[1]!;
   const taskQueue = `bench-${n}`;
-  const worker = await start(
+  const worker = await startCli(
     ['worker'],
     {
       TEMPORAL_ADDRESS: env.address,
@@ -118,10 +87,7 @@ async function run(env: TestWorkflowEnvironment, n: number) {
   }
 }
 
-Runtime.install({ logger: new DefaultLogger('WARN') });
-const env = await TestWorkflowEnvironment.createLocal({
-  server: { executable: { type: 'existing-path', path: temporalCli().path }, searchAttributes: SEARCH_ATTRIBUTES },
-});
+const env = await startBenchTemporal();
 try {
   console.log('job benchmark (dev server, emulator process, worker process; 100,000 requests per batch)');
   for (const n of SIZES) {

@@ -12,14 +12,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { packageRoot } from '../config/load.js';
-import { temporalCli } from '../client/provision/temporal-binaries.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+import { startBenchTemporal } from './bench-stack.js';
 import { JobInputSchema } from '../shared/job-input.js';
 import type { FaultsInput } from '../emulator/faults.js';
 import { workerConfigFromEnv } from '../worker/config.js';
+import { until } from '../test/helpers/wait.js';
 
 const PHASES = ['submit', 'poll', 'fetch', 'finalize'] as const;
 type Phase = (typeof PHASES)[number];
@@ -30,16 +29,6 @@ const API_KEY = 'sk-ant-bench-restart';
 const PROGRESS_TIMEOUT_MS = 5 * 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(check: () => Promise<T | null> | T | null, what: string, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 interface Proc {
   child: ChildProcess;
@@ -374,10 +363,7 @@ console.log(
     `${heartbeatTimeout}, worker reconcile settle ${s(reconcileSettleMs)}, polls every 1-2 s)`,
 );
 
-Runtime.install({ logger: new DefaultLogger('WARN') });
-const env = await TestWorkflowEnvironment.createLocal({
-  server: { executable: { type: 'existing-path', path: temporalCli().path }, searchAttributes: SEARCH_ATTRIBUTES },
-});
+const env = await startBenchTemporal();
 try {
   const rows: Row[] = [];
   for (const phase of wanted) {

@@ -89,3 +89,31 @@ export async function runCli(
   const code = await p.exited;
   return { code, output: p.output() };
 }
+
+/** Where a `claude-batch worker` process connects and what it may touch. */
+export interface WorkerProcessOptions {
+  temporalAddress: string;
+  taskQueue: string;
+  apiKey: string;
+  /** The emulator (unset: the SDK's default, for workers that never call the API). */
+  anthropicUrl?: string;
+  /** Its data dir is `<root>/data`, and `root` its only allowed root. */
+  root?: string;
+  /** Anything else of its environment, e.g. CLAUDE_BATCH_RECONCILE_SETTLE. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Starts the real `claude-batch worker` and resolves once it polls its task queue. */
+export async function spawnWorker(o: WorkerProcessOptions): Promise<Spawned> {
+  const w = spawnCli(['worker'], {
+    TEMPORAL_ADDRESS: o.temporalAddress,
+    TEMPORAL_NAMESPACE: 'default',
+    CLAUDE_BATCH_TASK_QUEUE: o.taskQueue,
+    ANTHROPIC_API_KEY: o.apiKey,
+    ...(o.anthropicUrl ? { ANTHROPIC_BASE_URL: o.anthropicUrl } : {}),
+    ...(o.root ? { CLAUDE_BATCH_DATA_DIR: path.join(o.root, 'data'), CLAUDE_BATCH_ALLOWED_ROOTS: o.root } : {}),
+    ...o.env,
+  });
+  await w.waitFor(/claude-batch worker: task queue/);
+  return w;
+}

@@ -8,16 +8,9 @@ import { statusQuery } from '../../workflows/messages.js';
 import type { ChunkOutcome } from '../../shared/job-types.js';
 import { startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
-import { spawnCli, type Spawned } from '../helpers/processes.js';
+import { spawnWorker, type Spawned } from '../helpers/processes.js';
 import { startDevServer } from '../helpers/temporal.js';
-
-const until = async (check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
+import { until } from '../helpers/wait.js';
 
 /** Every file under a folder, recursively. */
 const filesUnder = (dir: string): string[] =>
@@ -45,19 +38,8 @@ describe('crashes: SIGKILL the worker process at each step; a new worker finishe
     const dir = jobDir();
     dirs.push(dir);
     const taskQueue = `crash-${name}`;
-    const startWorker = async (): Promise<Spawned> => {
-      const w = spawnCli(['worker'], {
-        TEMPORAL_ADDRESS: env.address,
-        TEMPORAL_NAMESPACE: 'default',
-        CLAUDE_BATCH_TASK_QUEUE: taskQueue,
-        ANTHROPIC_API_KEY: TEST_KEY,
-        ANTHROPIC_BASE_URL: em.url,
-        CLAUDE_BATCH_DATA_DIR: path.join(dir, 'data'),
-        CLAUDE_BATCH_ALLOWED_ROOTS: dir,
-      });
-      await w.waitFor(/claude-batch worker: task queue/);
-      return w;
-    };
+    const startWorker = (): Promise<Spawned> =>
+      spawnWorker({ temporalAddress: env.address, taskQueue, apiKey: TEST_KEY, anthropicUrl: em.url, root: dir });
     const output = path.join(dir, 'out.jsonl');
     const handle = await env.client.workflow.start(batchJob, {
       taskQueue,
@@ -167,13 +149,7 @@ describe('crashes: SIGKILL the worker process at each step; a new worker finishe
   });
 
   it('a worker stops gracefully on SIGTERM: drained, exit code 0 (so an orchestrator can roll it)', async () => {
-    const w = spawnCli(['worker'], {
-      TEMPORAL_ADDRESS: env.address,
-      TEMPORAL_NAMESPACE: 'default',
-      CLAUDE_BATCH_TASK_QUEUE: 'crash-sigterm',
-      ANTHROPIC_API_KEY: TEST_KEY,
-    });
-    await w.waitFor(/claude-batch worker: task queue/);
+    const w = await spawnWorker({ temporalAddress: env.address, taskQueue: 'crash-sigterm', apiKey: TEST_KEY });
     assert.equal(await w.kill('SIGTERM'), 0, w.output());
     assert.match(w.output(), /state: 'DRAINED'/);
   });

@@ -12,8 +12,9 @@ import { submitterWorkflowId } from '../../shared/submission.js';
 import { workspaceFingerprint } from '../../activities/workspace-fingerprint.js';
 import { startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
-import { spawnCli, type Spawned } from '../helpers/processes.js';
+import { spawnWorker, type Spawned } from '../helpers/processes.js';
 import { startDevServer } from '../helpers/temporal.js';
+import { until } from '../helpers/wait.js';
 
 const REQUESTS = 6000;
 const CHUNK = 2000;
@@ -27,18 +28,6 @@ interface Kill {
   round: number;
   /** What showed the phase's work in flight at the moment of the kill (ledger, download, output file). */
   evidence: string;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(check: () => Promise<T | null> | T | null, what: string, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== null) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 /** A query is answered by a worker, and just after a kill there may be none: no answer in time counts as none. */
@@ -104,19 +93,16 @@ describe('kill loop: one job outlives a SIGKILL of its worker in every phase, wi
 
     const workers: Spawned[] = [];
     const startWorker = async (): Promise<Spawned> => {
-      const w = spawnCli(['worker'], {
-        TEMPORAL_ADDRESS: env.address,
-        TEMPORAL_NAMESPACE: 'default',
-        CLAUDE_BATCH_TASK_QUEUE: taskQueue,
-        ANTHROPIC_API_KEY: TEST_KEY,
-        ANTHROPIC_BASE_URL: em.url,
-        CLAUDE_BATCH_DATA_DIR: dataDir,
-        CLAUDE_BATCH_ALLOWED_ROOTS: dir,
+      const w = await spawnWorker({
+        temporalAddress: env.address,
+        taskQueue,
+        apiKey: TEST_KEY,
+        anthropicUrl: em.url,
+        root: dir,
         // The emulator's list shows a batch at once: no need to wait the default minute before reconciling.
-        CLAUDE_BATCH_RECONCILE_SETTLE: '1s',
+        env: { CLAUDE_BATCH_RECONCILE_SETTLE: '1s' },
       });
       workers.push(w);
-      await w.waitFor(/claude-batch worker: task queue/);
       return w;
     };
     let worker = await startWorker();

@@ -11,8 +11,9 @@ import { roundUsd } from '../../shared/pricing.js';
 import type { JobReport } from '../../shared/report.js';
 import { startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
-import { spawnCli, type Spawned } from '../helpers/processes.js';
+import { spawnWorker, type Spawned } from '../helpers/processes.js';
 import { startDevServer } from '../helpers/temporal.js';
+import { until } from '../helpers/wait.js';
 
 const CHUNK = 300;
 const CHUNKS_PER_JOB = 2;
@@ -25,14 +26,6 @@ const CREATE_ANSWER_DELAY_MS = 5000;
 const JOB_TIMEOUT_MS = 45_000;
 /** Well under LIST_LAG_MS, well over the time the foreign client takes to create its look-alike. */
 const JOB_STAGGER_MS = 400;
-
-const until = async (check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
 
 const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> => {
   let timer: NodeJS.Timeout | undefined;
@@ -83,18 +76,15 @@ describe('two jobs on one workspace, next to a foreign tool creating batches of 
     const root = jobDir();
     const taskQueue = 'shared-workspace';
     const startWorker = async (): Promise<Spawned> => {
-      const w = spawnCli(['worker'], {
-        TEMPORAL_ADDRESS: env.address,
-        TEMPORAL_NAMESPACE: 'default',
-        CLAUDE_BATCH_TASK_QUEUE: taskQueue,
-        ANTHROPIC_API_KEY: TEST_KEY,
-        ANTHROPIC_BASE_URL: em.url,
-        CLAUDE_BATCH_DATA_DIR: path.join(root, 'data'),
-        CLAUDE_BATCH_ALLOWED_ROOTS: root,
-        CLAUDE_BATCH_RECONCILE_SETTLE: RECONCILE_SETTLE,
+      const w = await spawnWorker({
+        temporalAddress: env.address,
+        taskQueue,
+        apiKey: TEST_KEY,
+        anthropicUrl: em.url,
+        root,
+        env: { CLAUDE_BATCH_RECONCILE_SETTLE: RECONCILE_SETTLE },
       });
       workers.push(w);
-      await w.waitFor(/claude-batch worker: task queue/);
       return w;
     };
 

@@ -1,0 +1,50 @@
+/**
+ * What the benchmarks share: the real `claude-batch` binary started as its own process (so each one's memory is
+ * measured alone), its peak RSS, and a Temporal dev server from the provisioned CLI.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { packageRoot } from '../config/load.js';
+import { temporalCli } from '../client/provision/temporal-binaries.js';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
+
+export const cli = path.join(packageRoot, 'dist', 'client', 'cli.js');
+
+/** The most memory the process has held so far (Linux: VmHWM). */
+export function peakRssMb(pid: number): number {
+  return Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024;
+}
+
+/** Runs `claude-batch <args>` and resolves once its output matches `ready`; rejects if it exits first. */
+export function startCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  const child = spawn(process.execPath, [cli, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = out.match(ready);
+      if (m) resolve({ child, match: m });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${code}: ${out}`)));
+  });
+}
+
+/** A dev server with the job's search attributes, quiet SDK logs. */
+export function startBenchTemporal(): Promise<TestWorkflowEnvironment> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalCli().path }, searchAttributes: SEARCH_ATTRIBUTES },
+  });
+}
