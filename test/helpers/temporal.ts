@@ -9,7 +9,8 @@ import { temporalCli, testServer } from '../../client/provision/temporal-binarie
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 import { createBatchWorker, workflowBundlePath, workflowsPath } from '../../worker/create-worker.js';
 import { WorkerConfigSchema, type WorkerConfig } from '../../worker/config.js';
-import { TEST_KEY } from './emulator.js';
+import { startTestEmulator, TEST_KEY, type EmulatorHarness } from './emulator.js';
+import type { EmulatorOptionsInput } from '../../emulator/options.js';
 
 // Worker state changes and retries are logged at INFO; tests only want warnings.
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -135,4 +136,32 @@ export async function runTestWorker(
 /** The environment the real `claude-batch` binary needs to reach `env` and a worker's task queue. */
 export function cliEnvFor(env: TestWorkflowEnvironment, taskQueue: string): NodeJS.ProcessEnv {
   return { TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default', CLAUDE_BATCH_TASK_QUEUE: taskQueue };
+}
+
+/** A dev server, an emulator and an in-process worker on it: what most job tests start before their cases. */
+export interface JobStack {
+  env: TestWorkflowEnvironment;
+  em: EmulatorHarness;
+  config: WorkerConfig;
+  stop(): Promise<void>;
+}
+
+export async function startJobStack(
+  emulator: Partial<EmulatorOptionsInput> = {},
+  worker: (em: EmulatorHarness) => Partial<WorkerConfig> = () => ({}),
+): Promise<JobStack> {
+  const env = await startDevServer();
+  const em = await startTestEmulator(emulator);
+  const config = testWorkerConfig(em.url, worker(em));
+  const running = await runTestWorker(env, config);
+  return {
+    env,
+    em,
+    config,
+    async stop() {
+      await running.stop();
+      await em.close();
+      await env.teardown();
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { initialState, type ChunkState } from '../../shared/job-state.js';
 import type { Estimate } from '../../shared/job-types.js';
 import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 import { idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
-import { runTestWorker, startDevServer, testWorkerConfig } from '../helpers/temporal.js';
+import { runTestWorker, startJobStack, testWorkerConfig, type JobStack } from '../helpers/temporal.js';
 
 const estimate = (over: Partial<Estimate> = {}): Estimate => ({
   method: 'exhaustive',
@@ -59,22 +59,16 @@ describe('budget: the arithmetic', () => {
 });
 
 describe('budget: a job stops submitting at its cap (dev server, emulator ledger)', () => {
+  let stack: JobStack;
   let env: TestWorkflowEnvironment;
   let em: EmulatorHarness;
-  let worker: Awaited<ReturnType<typeof runTestWorker>>;
   let taskQueue: string;
   before(async () => {
-    env = await startDevServer();
-    em = await startTestEmulator({ timeScale: 3600 });
-    const config = testWorkerConfig(em.url);
-    taskQueue = config.taskQueue;
-    worker = await runTestWorker(env, config);
+    stack = await startJobStack({ timeScale: 3600 });
+    ({ env, em } = stack);
+    taskQueue = stack.config.taskQueue;
   });
-  after(async () => {
-    await worker?.stop();
-    await em?.close();
-    await env?.teardown();
-  });
+  after(() => stack?.stop());
 
   it('submits what fits, answers the rest budget_exceeded, and is billed no more than the cap', async () => {
     const dir = jobDir();

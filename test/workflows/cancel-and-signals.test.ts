@@ -4,31 +4,25 @@ import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkerConfig } from '../../worker/config.js';
 import { statusQuery } from '../../workflows/messages.js';
-import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
+import { type EmulatorHarness } from '../helpers/emulator.js';
 import { idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
-import { runTestWorker, startDevServer, testWorkerConfig } from '../helpers/temporal.js';
+import { startJobStack, type JobStack } from '../helpers/temporal.js';
 import { until } from '../helpers/wait.js';
 
 describe('cancel with a chunk that closed without reporting; progress signals only on change', () => {
+  let stack: JobStack;
   let env: TestWorkflowEnvironment;
   /** Batches that take 10 minutes: the job is still running when it is canceled. */
   let em: EmulatorHarness;
   let config: WorkerConfig;
-  let worker: { stop(): Promise<void> } | undefined;
 
   before(async () => {
-    env = await startDevServer();
-    em = await startTestEmulator({
+    stack = await startJobStack({
       processing: { baseLatencyMs: 600_000, perRequestMs: 0, spread: 0, cancelLatencyMs: 0 },
     });
-    config = testWorkerConfig(em.url);
-    worker = await runTestWorker(env, config);
+    ({ env, em, config } = stack);
   });
-  after(async () => {
-    await worker?.stop();
-    await em?.close();
-    await env?.teardown();
-  });
+  after(() => stack?.stop());
 
   it('polls without news send no signals; a cancel finalizes even though one chunk was terminated, and stops its batch', async () => {
     const dir = jobDir();

@@ -8,33 +8,26 @@ import { loadPriceTable } from '../../config/load.js';
 import { batchJob } from '../../workflows/index.js';
 import { collectPrice } from '../../client/job-options.js';
 import { failureMessage, failureType } from '../../client/jobs.js';
-import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
+import { type EmulatorHarness } from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
-import { runTestWorker, startDevServer, testWorkerConfig } from '../helpers/temporal.js';
+import { startJobStack, type JobStack } from '../helpers/temporal.js';
 
 describe('a model without a price is refused before anything is submitted, never costed at $0', () => {
+  let stack: JobStack;
   let env: TestWorkflowEnvironment;
   let em: EmulatorHarness;
-  let worker: Awaited<ReturnType<typeof runTestWorker>>;
   let taskQueue: string;
   before(async () => {
-    env = await startDevServer();
-    em = await startTestEmulator({ timeScale: 3600 });
     // A worker whose price table lacks the model the jobs use (the API knows it: the Models API lists it).
     const table = loadPriceTable();
     const { ['claude-haiku-4-5']: _dropped, ...models } = table.models;
-    const dir = jobDir();
-    const pricesFile = path.join(dir, 'prices-without-haiku-4-5.json');
+    const pricesFile = path.join(jobDir(), 'prices-without-haiku-4-5.json');
     writeFileSync(pricesFile, JSON.stringify({ ...table, models }));
-    const config = testWorkerConfig(em.url, { pricesFile });
-    taskQueue = config.taskQueue;
-    worker = await runTestWorker(env, config);
+    stack = await startJobStack({ timeScale: 3600 }, () => ({ pricesFile }));
+    ({ env, em } = stack);
+    taskQueue = stack.config.taskQueue;
   });
-  after(async () => {
-    await worker?.stop();
-    await em?.close();
-    await env?.teardown();
-  });
+  after(() => stack?.stop());
 
   it('refuses the job with UnpricedModel: no batch created', async () => {
     const dir = jobDir();
