@@ -5,7 +5,8 @@ import { findModel } from '../config/load.js';
 import { estimateJob, seededRandom, type Estimate, type ModelSample } from '../shared/estimate.js';
 import type { ChunkRef } from '../shared/job-types.js';
 import { ApplicationFailure } from '@temporalio/common';
-import { priceTableAgeDays, unpricedModels, withPrices, type ModelPrice } from '../shared/pricing.js';
+import { priceTableAgeDays, roundUsd, unpricedModels, withPrices, type ModelPrice } from '../shared/pricing.js';
+import { outputRatioOf, type PilotMeasure } from '../shared/pilot.js';
 import { saveJobPrices } from './job-prices.js';
 import { beforeSubmitError } from './api-errors.js';
 import type { ActivityDeps } from './deps.js';
@@ -21,6 +22,8 @@ export interface EstimateArgs {
   jobDir?: string;
   /** Prices the user gave for the job, per model: added to the worker's table or put in place of its rows. */
   prices?: Record<string, ModelPrice>;
+  /** What the job's pilot measured: its output ratio replaces the assumed one. */
+  pilot?: { requests: number; costUsd: number; measure: PilotMeasure };
 }
 
 function cacheTtl(params: Params): '5m' | '1h' | null {
@@ -35,7 +38,8 @@ function cacheTtl(params: Params): '5m' | '1h' | null {
   return ttl;
 }
 
-const countable = (p: Params) => {
+/** The part of a request's params that count_tokens takes. */
+export const countableParams = (p: Params) => {
   const out: Params = { model: p.model, messages: p.messages };
   for (const key of ['system', 'tools', 'tool_choice', 'thinking'] as const)
     if (p[key] !== undefined) out[key] = p[key];
@@ -117,7 +121,7 @@ export function estimateActivities(deps: ActivityDeps) {
           const worker = async () => {
             for (let p = queue.shift(); p; p = queue.shift()) {
               try {
-                const n = await count(countable(p));
+                const n = await count(countableParams(p));
                 s.counted++;
                 s.inputSum += n;
                 s.inputSquares += n * n;
@@ -151,10 +155,37 @@ export function estimateActivities(deps: ActivityDeps) {
       }
 
       const samples = Object.fromEntries([...perModel].map(([model, { s }]) => [model, s]));
-      const estimate = estimateJob(samples, prices, args.estimate.outputRatio);
+      const measured = args.pilot ? outputRatioOf(args.pilot.measure) : null;
+      const ratio = measured?.ratio ?? args.estimate.outputRatio;
+      const estimate = estimateJob(samples, prices, ratio);
+      const outputBound = measured?.errorBound ?? 0;
+      const clamp = (r: number) => Math.min(1, Math.max(0, r));
+      const expectedRange = {
+        lowUsd: roundUsd(
+          estimateJob(samples, prices, clamp(ratio * (1 - outputBound))).batchUsd * (1 - estimate.inputErrorBound),
+        ),
+        highUsd: roundUsd(
+          Math.min(
+            estimate.worst?.batchUsd ?? Infinity,
+            estimateJob(samples, prices, clamp(ratio * (1 + outputBound))).batchUsd * (1 + estimate.inputErrorBound),
+          ),
+        ),
+      };
       const age = priceTableAgeDays(prices, Date.now());
       return {
         ...estimate,
+        expectedRange,
+        ...(args.pilot
+          ? {
+              pilot: {
+                requests: args.pilot.requests,
+                answered: args.pilot.measure.n,
+                costUsd: args.pilot.costUsd,
+                outputErrorBound: outputBound,
+                latencyP90Ms: args.pilot.measure.latencyP90Ms,
+              },
+            }
+          : {}),
         unknownModels: [...new Set([...estimate.unknownModels, ...unknown])].sort(),
         ...(age * 86_400_000 > deps.pricesMaxAgeMs
           ? {

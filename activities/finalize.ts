@@ -4,7 +4,7 @@ import { addTokens, batchCostUsd, mergeTokens, roundUsd, usdOfNano, ZERO_TOKENS 
 import { jobPrices } from './job-prices.js';
 import type { ChunkOutcome, Estimate, InvalidLine, JobReportSummary, SubmittedBatch } from '../shared/job-types.js';
 import { reportMarkdown, type JobReport } from '../shared/report.js';
-import { outcomeOf, type ResultLine } from '../shared/results.js';
+import { erroredResult, outcomeOf, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
 import { lines, writeLine } from './jsonl.js';
 
@@ -46,11 +46,6 @@ export function reportBase(output: string, report: string | undefined): string {
  * the report (JSON and Markdown). A request retried in round r+1 takes its line from there; memory holds only the
  * ids that were retried.
  */
-/** A result line's `result` for a request the job answers itself: errored, with our own error type. */
-const errored = (type: string, message: string): ResultLine['result'] => ({
-  type: 'errored',
-  error: { type: 'error', error: { type, message } },
-});
 
 export function finalizeActivities(deps: ActivityDeps) {
   const { store } = deps;
@@ -101,7 +96,7 @@ export function finalizeActivities(deps: ActivityDeps) {
                 unanswered.delete(line.custom_id);
                 if (!superseded.has(line.custom_id)) await emit(raw, line.result);
               }
-            const result = errored('job_error', `batch ${o.batchId ?? '?'} never returned a result for it`);
+            const result = erroredResult('job_error', `batch ${o.batchId ?? '?'} never returned a result for it`);
             for (const custom_id of unanswered) await emit(JSON.stringify({ custom_id, result }), result);
           }
         }
@@ -116,9 +111,9 @@ export function finalizeActivities(deps: ActivityDeps) {
         await answerAll(args.unsubmitted, { type: 'canceled' });
         await answerAll(
           args.heldBack ?? [],
-          errored('budget_exceeded', `not submitted: ${args.budgetStopped ?? 'the budget'}`),
+          erroredResult('budget_exceeded', `not submitted: ${args.budgetStopped ?? 'the budget'}`),
         );
-        for (const chunk of args.failed) await answerAll([chunk], errored('job_error', chunk.error));
+        for (const chunk of args.failed) await answerAll([chunk], erroredResult('job_error', chunk.error));
         if (written !== args.prepared.requests)
           throw ApplicationFailure.nonRetryable(
             `the output would have ${written} lines for ${args.prepared.requests} requests; not writing it`,
@@ -134,11 +129,17 @@ export function finalizeActivities(deps: ActivityDeps) {
       const tokens = mergeTokens(all.map((o) => o.tokens));
       const prices = await jobPrices(deps, args.jobDir);
       // Summed exactly and rounded once, as the bill is; outcomes of older builds carry only their rounded figures.
+      // Batches at batch rates, answers of the Messages API (pilot, deadline) at standard rates, each summed apart.
       const exact = all.every((o) => o.standardNanoUsd !== undefined);
-      const nano = all.reduce((sum, o) => sum + (o.standardNanoUsd ?? 0), 0);
-      const costUsd = exact ? usdOfNano(prices, nano, 'batch') : roundUsd(all.reduce((sum, o) => sum + o.costUsd, 0));
+      const nanoOf = (list: ChunkOutcome[]) => list.reduce((sum, o) => sum + (o.standardNanoUsd ?? 0), 0);
+      const sync = all.filter((o) => o.via === 'sync');
+      const batchNano = nanoOf(all.filter((o) => o.via !== 'sync'));
+      const syncUsd = usdOfNano(prices, nanoOf(sync), 'standard');
+      const costUsd = exact
+        ? roundUsd(usdOfNano(prices, batchNano, 'batch') + syncUsd)
+        : roundUsd(all.reduce((sum, o) => sum + o.costUsd, 0));
       const standardUsd = exact
-        ? usdOfNano(prices, nano, 'standard')
+        ? usdOfNano(prices, batchNano + nanoOf(sync), 'standard')
         : roundUsd(all.reduce((sum, o) => sum + (o.standardUsd ?? batchCostUsd(prices, o.tokens, 'standard')), 0));
       const unpriced = [...new Set(all.flatMap((o) => o.unpricedModels ?? []))].sort();
       const finishedAt = Date.now();
@@ -165,6 +166,7 @@ export function finalizeActivities(deps: ActivityDeps) {
               round.map(async (o) => ({
                 chunkId: o.chunkId,
                 batchId: o.batchId,
+                ...(o.via ? { via: o.via } : {}),
                 requests: o.requests,
                 outcomes: o.outcomes,
                 costUsd: o.costUsd,
@@ -179,6 +181,14 @@ export function finalizeActivities(deps: ActivityDeps) {
           costUsd,
           standardUsd,
           savingsUsd: roundUsd(standardUsd - costUsd),
+          ...(sync.length
+            ? {
+                synchronous: {
+                  requests: sync.reduce((n, o) => n + Object.values(o.outcomes).reduce((a, b) => a + b, 0), 0),
+                  costUsd: syncUsd,
+                },
+              }
+            : {}),
         },
         priceTable: { asOf: deps.prices.asOf },
         timing: {

@@ -10,6 +10,7 @@ import { prepareActivities } from './prepare.js';
 import { retryRoundActivities } from './retry-round.js';
 import { submitActivities } from './submit.js';
 import { submitInOrderActivities } from './submit-in-order.js';
+import { syncAnswerActivities } from './sync-answers.js';
 
 /** Every activity of a batch job, bound to the worker's storage, Anthropic client and config. */
 export function createActivities(deps: ActivityDeps) {
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     ...fetchActivities(deps),
     ...notifyActivities(deps),
     ...retryRoundActivities(deps),
+    ...syncAnswerActivities(deps),
     ...finalizeActivities(deps),
     ...chunkWorkflowActivities(),
   };

@@ -1,8 +1,11 @@
+import { createHash } from 'node:crypto';
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { batchOutputCap, findModel } from '../config/load.js';
 import { saveCreateOptions } from './create-options.js';
-import type { InvalidLine, PreparedJob } from '../shared/job-types.js';
+import type { ChunkRef, InvalidLine, PreparedJob } from '../shared/job-types.js';
+import { Reservoir } from '../shared/pilot.js';
+import { seededRandom } from '../shared/estimate.js';
 import { checkRequestLine, type LineProblem } from '../shared/request-rules.js';
 import { ChunkWriter } from './chunk-writer.js';
 import { jobDirUri, type ActivityDeps } from './deps.js';
@@ -23,7 +26,12 @@ export interface PrepareArgs {
   template?: RequestTemplate | undefined;
   /** `anthropic-beta` values of every batch create (some raise max_tokens). */
   betas?: string[];
+  /** Keep a random sample of this many requests out of the batches, for a pilot, when the job has enough. */
+  pilot?: { size: number; minRequests: number };
 }
+
+/** Where a pilot's requests go: a chunk of round 0 of its own, answered through the Messages API. */
+export const PILOT_CHUNK_ID = 'r0-pilot';
 
 /**
  * Validates the input in one streaming pass (JSON, custom_id pattern and uniqueness across the whole job, params
@@ -67,6 +75,13 @@ export function prepareActivities(deps: ActivityDeps) {
         await store.remove(store.join(jobDir, 'rounds', round, derived));
 
     const chunks = new ChunkWriter(store, jobDir, 0, args.chunk);
+    // Seeded by the job id: the same job prepared again draws the same pilot, so its chunks come out the same.
+    const seed = createHash('sha256').update(args.jobId).digest().readUInt32BE(0);
+    const sampler = args.pilot ? new Reservoir<string>(args.pilot.size, seededRandom(seed)) : null;
+    const add = async (line: string) => {
+      const passed = sampler ? sampler.offer(line) : line;
+      if (passed !== undefined) await chunks.add(passed);
+    };
     const seen = new Set<string>();
     const models = new Set<string>();
     const first: InvalidLine[] = [];
@@ -141,7 +156,7 @@ export function prepareActivities(deps: ActivityDeps) {
         if (found.length > 0) await reject(lineNo, customId, found);
         else if (args.onInvalid === 'skip' || badLines === 0) {
           models.add(String(item.params?.model));
-          await chunks.add(line);
+          await add(line);
         }
       }
       await report.commit();
@@ -151,7 +166,12 @@ export function prepareActivities(deps: ActivityDeps) {
       throw err;
     }
 
+    const sample = sampler?.sample ?? [];
+    const piloted = sample.length > 0 && nonBlank - badLines >= args.pilot!.minRequests;
+    // Too small a job for a pilot: its sample goes into the batches like every other request.
+    if (!piloted) for (const line of sample) await chunks.add(line);
     let kept = await chunks.finish();
+    const pilot = piloted && (args.onInvalid !== 'reject' || badLines === 0) ? await writePilot(jobDir, sample) : null;
     if (args.onInvalid === 'reject' && badLines > 0) {
       await chunks.abort();
       kept = [];
@@ -160,12 +180,27 @@ export function prepareActivities(deps: ActivityDeps) {
     return {
       jobDir,
       chunks: kept,
+      ...(pilot ? { pilot } : {}),
       lines: nonBlank,
-      requests: kept.reduce((sum, c) => sum + c.requests, 0),
+      requests: kept.reduce((sum, c) => sum + c.requests, 0) + (pilot?.requests ?? 0),
       invalid: { lines: badLines, problems, reportUri: badLines > 0 ? reportUri : null, first },
       models: [...models].sort(),
       warnings,
     };
+  }
+
+  async function writePilot(jobDir: string, sample: readonly string[]): Promise<ChunkRef> {
+    const uri = store.join(jobDir, 'rounds', '0', 'chunks', `${PILOT_CHUNK_ID}.jsonl`);
+    const file = await store.write(uri);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    for (const line of sample) {
+      await writeLine(file.stream, line);
+      hash.update(line).update('\n');
+      bytes += Buffer.byteLength(line) + 1;
+    }
+    await file.commit();
+    return { id: PILOT_CHUNK_ID, round: 0, index: -1, uri, requests: sample.length, bytes, digest: hash.digest('hex') };
   }
 }
 

@@ -7,8 +7,8 @@ import { lines } from './jsonl.js';
 export interface RetryRoundArgs {
   jobDir: string;
   round: number;
-  /** The previous round's chunks that have requests to send again. */
-  from: { uri: string; retryUri: string }[];
+  /** The previous round's chunks that have requests to send again (all of a chunk's when it has no `retryUri`). */
+  from: { uri: string; retryUri?: string }[];
   chunk: { maxRequests: number; maxBytes: number };
 }
 
@@ -23,11 +23,11 @@ export function retryRoundActivities(deps: ActivityDeps) {
       try {
         for (const source of args.from) {
           const ids = new Set<string>();
-          for await (const id of lines(deps.store.read(source.retryUri))) if (id) ids.add(id);
+          if (source.retryUri) for await (const id of lines(deps.store.read(source.retryUri))) if (id) ids.add(id);
           let read = 0;
           for await (const line of lines(deps.store.read(source.uri))) {
             const { custom_id } = JSON.parse(line) as { custom_id: string };
-            if (ids.has(custom_id)) await writer.add(line);
+            if (!source.retryUri || ids.has(custom_id)) await writer.add(line);
             if (++read % 10_000 === 0) heartbeat({ read });
           }
         }

@@ -42,6 +42,12 @@ export interface JobFlags {
   beta?: string[];
   /** `--budget <usd>`: the job's hard cap. */
   budget?: number;
+  /** `--no-pilot` makes this false. */
+  pilot?: boolean;
+  pilotSize?: number;
+  deadline?: string;
+  deadlineMargin?: string;
+  syncConcurrency?: number;
   /** Run-only flags (absent for `estimate`). */
   yes?: boolean;
   overwrite?: boolean;
@@ -103,6 +109,21 @@ export function addJobOptions(cmd: Command): Command {
       "a hard cap on the job's cost at batch prices: a batch whose worst case would pass it is not submitted",
       positiveNumber,
     )
+    .option(
+      '--no-pilot',
+      'skip the pilot: jobs of 1,000 requests or more first answer a random 20 synchronously, to measure output for the estimate',
+    )
+    .option('--pilot-size <n>', 'requests in the pilot (default 20)', positiveInt)
+    .option(
+      '--deadline <time>',
+      'finish by then (ISO time such as 2026-12-03T06:00:00Z, or a duration from now such as 6h): batches first, then what is left synchronously at standard prices',
+    )
+    .option('--deadline-margin <duration>', 'time kept free before the deadline (default a tenth of the time, 1m–30m)')
+    .option(
+      '--sync-concurrency <n>',
+      'synchronous requests in flight at once after the cutoff (default 8)',
+      positiveInt,
+    )
     .option('--overwrite', 'replace an output (and report) file that already exists', false)
     .option('--allow-empty', 'an input without any valid request completes with an empty output', false)
     .option('--max-rounds <n>', 'retry rounds for expired and retryable requests (default 3)', nonNegativeInt)
@@ -146,6 +167,11 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
     throw new UserError(
       `--column and --id-column apply to CSV input; ${io.input} is read as ${format === 'lines' ? 'one item per line' : 'batch JSONL'}`,
       'pass --format csv if the input is CSV',
+    );
+  if (f.deadline === undefined && (f.deadlineMargin !== undefined || f.syncConcurrency !== undefined))
+    throw new UserError(
+      '--deadline-margin and --sync-concurrency apply to a job with a deadline',
+      'add --deadline <time or duration>',
     );
   const system = f.systemFile ? readSystemFile(f.systemFile) : f.system;
   if (format !== 'batch' && f.prompt !== undefined && placeholders(f.prompt).length === 0 && !f.constantPrompt)
@@ -212,6 +238,21 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
     ...(f.webhook !== undefined ? { notify: { webhook: f.webhook } } : {}),
     ...(f.price ? { prices: f.price } : {}),
     ...(f.beta?.length ? { betas: f.beta } : {}),
+    ...(f.pilot === false
+      ? { pilot: false as const }
+      : f.pilotSize !== undefined
+        ? { pilot: { size: f.pilotSize } }
+        : {}),
+    ...(f.deadline !== undefined
+      ? {
+          deadline: {
+            // A duration typed in a terminal counts from now, not from whenever the worker starts the job.
+            at: absoluteDeadline(f.deadline),
+            ...(f.deadlineMargin !== undefined ? { margin: f.deadlineMargin } : {}),
+            ...(f.syncConcurrency !== undefined ? { concurrency: f.syncConcurrency } : {}),
+          },
+        }
+      : {}),
   };
   const parsed = parseJobInput(raw);
   if (!parsed.ok)
@@ -237,6 +278,12 @@ export function collectPrice(value: string, previous: Record<string, UserPrice> 
     ...(cacheRead !== undefined ? { cacheRead } : {}),
   };
   return { ...previous, [m[1]!]: price };
+}
+
+/** A deadline flag as an ISO time: a duration counts from now; a time is kept as given. */
+function absoluteDeadline(value: string): string {
+  const relative = toMs(value);
+  return Number.isFinite(relative) && relative > 0 ? new Date(Date.now() + relative).toISOString() : value;
 }
 
 /** Who approves from this terminal, recorded in the job. */

@@ -107,6 +107,17 @@ export const FaultsSchema = z
     queueLimit: z.number().int().positive().nullable().default(null),
     /** Requests per minute per API key on the API endpoints (wall clock); above it, 429. */
     rpm: z.number().int().positive().nullable().default(null),
+    /**
+     * The synchronous Messages API's own limit per API key: at most `requests` answers started in any `perMs`
+     * window (wall clock); above it, 429 with `retry-after`, as the real API's per-model limits answer.
+     */
+    messagesRateLimit: z
+      .object({ requests: z.number().int().positive(), perMs: z.number().int().positive().default(60_000) })
+      .strict()
+      .nullable()
+      .default(null),
+    /** How long (wall-clock ms) a synchronous message takes to answer: the model's generation time. */
+    messagesLatencyMs: z.number().int().min(0).default(0),
   })
   .strict();
 export type FaultsInput = z.input<typeof FaultsSchema>;
@@ -120,6 +131,9 @@ export class FaultEngine {
   private faults: Faults;
   private readonly remaining = new Map<HttpFault, number>();
   private readonly rpmWindows = new Map<string, number[]>();
+  private readonly messageWindows = new Map<string, number[]>();
+  /** Synchronous messages refused by `messagesRateLimit` so far (shown in stats). */
+  messagesRateLimited = 0;
   private ourCreates = 0;
   private foreignCreated = 0;
 
@@ -176,6 +190,12 @@ export class FaultEngine {
   }
   get rpm(): number | null {
     return this.faults.rpm;
+  }
+  get messagesLatencyMs(): number {
+    return this.faults.messagesLatencyMs;
+  }
+  get messagesRateLimit(): Faults['messagesRateLimit'] {
+    return this.faults.messagesRateLimit;
   }
   get notFoundAfterCreateMs(): number {
     return this.faults.notFoundAfterCreateMs;
@@ -250,6 +270,20 @@ export class FaultEngine {
     }
     window.push(wallNow);
     this.rpmWindows.set(apiKeyId, window);
+    return null;
+  }
+
+  /** Seconds until the caller may send its next synchronous message, when its window is full; null when allowed. */
+  messagesRetryAfter(apiKeyId: string, wallNow: number): number | null {
+    const limit = this.faults.messagesRateLimit;
+    if (limit === null) return null;
+    const window = (this.messageWindows.get(apiKeyId) ?? []).filter((t) => t > wallNow - limit.perMs);
+    this.messageWindows.set(apiKeyId, window);
+    if (window.length >= limit.requests) {
+      this.messagesRateLimited++;
+      return Math.max(1, Math.ceil((window[0]! + limit.perMs - wallNow) / 1000));
+    }
+    window.push(wallNow);
     return null;
   }
 

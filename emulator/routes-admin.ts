@@ -28,7 +28,12 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: EmulatorContext):
 
   app.get('/_emulator/stats', async () => {
     await store.settleAll();
-    return { ...ledger.stats(), queue: { waitingRequests: store.queued(clock.now()) }, clock: clockView() };
+    return {
+      ...ledger.stats(),
+      queue: { waitingRequests: store.queued(clock.now()) },
+      rateLimited: { messages: faults.messagesRateLimited },
+      clock: clockView(),
+    };
   });
 
   app.get('/_emulator/clock', async () => clockView());

@@ -130,6 +130,14 @@ export function registerApiRoutes(app: FastifyInstance, ctx: EmulatorContext): v
     // No batch betas here: the extended output betas are for Message Batches only.
     const checked = checkParams(params, ctx.catalog);
     if ('problem' in checked) throw new ApiError(checked.problem.status, checked.problem.message);
+    const retryAfter = ctx.faults.messagesRetryAfter(req.apiKeyId, Date.now());
+    if (retryAfter !== null)
+      throw new ApiError(
+        429,
+        `This request would exceed the rate limit for your organization of ${ctx.faults.messagesRateLimit!.requests} requests per ${ctx.faults.messagesRateLimit!.perMs / 1000} seconds`,
+        { 'retry-after': String(retryAfter) },
+      );
+    if (ctx.faults.messagesLatencyMs > 0) await new Promise((r) => setTimeout(r, ctx.faults.messagesLatencyMs));
     const now = clock.now();
     const { message, tokens } = respond(params, checked.model, ctx.cache, now, 'standard');
     ctx.ledger.recordSync(req.apiKeyId, now, checked.model.id, tokens);

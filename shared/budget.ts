@@ -21,6 +21,12 @@ export function chunkReservationUsd(estimate: Estimate | null, requests: number)
   return (worst / estimate.requests) * requests * (1 + estimate.inputErrorBound);
 }
 
+/** What one request answered through the Messages API may cost at most: the estimate's worst case at standard rates. */
+export function syncReservationUsd(estimate: Estimate | null): number | undefined {
+  if (!estimate || estimate.requests === 0 || !estimate.worst) return undefined;
+  return (estimate.worst.standardUsd / estimate.requests) * (1 + estimate.inputErrorBound);
+}
+
 export function budgetStatus(state: JobState, maxUsd: number): BudgetStatus {
   let spentUsd = 0;
   let reservedUsd = 0;

@@ -42,6 +42,20 @@ export interface Estimate {
   /** Set when the price table is older than the worker allows (`CLAUDE_BATCH_PRICES_MAX_AGE`). */
   priceTableWarning?: string;
   unknownModels: string[];
+  /**
+   * The pilot that measured the output (absent: `outputRatio` is the job's assumption). Its requests are not in
+   * this estimate's figures: they were answered already, through the Messages API, for `costUsd`.
+   */
+  pilot?: {
+    requests: number;
+    answered: number;
+    costUsd: number;
+    /** Half-width of the 95% interval of the measured output ratio, as a share of it. */
+    outputErrorBound: number;
+    latencyP90Ms: number | null;
+  };
+  /** The expected cost's 95% range at batch prices, from the input sample's and the pilot's errors. */
+  expectedRange?: { lowUsd: number; highUsd: number };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { toMs } from './duration.js';
+import { readableDeadline } from './deadline.js';
 import { UserPriceSchema } from './pricing.js';
 import { describeIssues } from './problems.js';
 import { placeholders, resolveFormat, unknownPlaceholders } from './request-template.js';
@@ -128,6 +129,48 @@ export const JobInputSchema = z
     betas: z
       .array(z.string().regex(/^[a-z0-9][a-z0-9.-]{0,99}$/, 'a beta name such as output-300k-2026-03-24'))
       .max(20)
+      .optional(),
+    /**
+     * A pilot: a few requests, drawn at random, answered first through the synchronous Messages API (in seconds,
+     * at standard prices), so that the estimate measures how long answers are instead of assuming it. Their
+     * answers are their final ones (they are not sent again in a batch). On for jobs of `minRequests` or more;
+     * `false` turns it off.
+     */
+    pilot: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            size: z.number().int().min(2).max(200).default(20),
+            minRequests: z.number().int().min(1).default(1000),
+            /** The most the pilot may cost, each request held at its worst case before it is sent. */
+            maxUsd: z.number().positive().default(1),
+            concurrency: z.number().int().min(1).max(32).default(4),
+          })
+          .strict(),
+      ])
+      .default({ size: 20, minRequests: 1000, maxUsd: 1, concurrency: 4 }),
+    /**
+     * When the job must be done: an ISO time with a zone, or a duration from its start ("6h"). Batches first; at
+     * the cutoff (the deadline, less the time the unanswered requests would take through the Messages API, less
+     * the margin) the batches still running are canceled, what they finished is kept, and the rest is answered
+     * synchronously, `concurrency` at a time, at standard prices.
+     */
+    deadline: z
+      .preprocess(
+        (v) => (typeof v === 'string' ? { at: v } : v),
+        z
+          .object({
+            at: z.string().refine(readableDeadline, {
+              message: 'must be an ISO time with a zone ("2026-12-03T06:00:00Z") or a duration such as "6h"',
+            }),
+            margin: duration('deadline.margin').optional(),
+            concurrency: z.number().int().min(1).max(64).default(8),
+            /** Seconds one synchronous answer takes, for the cutoff; measured by the pilot when there is one. */
+            requestSeconds: z.number().positive().optional(),
+          })
+          .strict(),
+      )
       .optional(),
     notify: z.object({ webhook: z.url().optional() }).strict().default({}),
     /** Activity heartbeat timeout: how fast a dead worker is noticed. */

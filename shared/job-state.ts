@@ -1,7 +1,9 @@
 import type { ChunkRef, Estimate, InvalidLine, JobReportSummary, RequestCounts } from './job-types.js';
+import type { PilotMeasure } from './pilot.js';
 
 export type JobPhase =
   | 'validating'
+  | 'piloting'
   | 'estimating'
   | 'awaiting_approval'
   | 'running'
@@ -21,7 +23,11 @@ export type ChunkStatus =
   | 'done'
   | 'failed'
   /** Never submitted: its worst case would have passed the job's budget. */
-  | 'held_back';
+  | 'held_back'
+  /** Answered through the synchronous Messages API (a pilot, or the job's last round at its deadline), under way. */
+  | 'synchronous'
+  /** Not submitted as a batch: the deadline's cutoff came first, and its requests went to the synchronous round. */
+  | 'rerouted';
 
 /** What a chunk child tells its job (a signal) whenever something changes. */
 export interface ChunkProgress {
@@ -42,6 +48,8 @@ export interface ChunkProgress {
 
 export interface ChunkState extends Omit<ChunkProgress, 'chunkId'> {
   ref: ChunkRef;
+  /** Answered through the Messages API instead of a batch: never a child workflow. */
+  sync?: true;
 }
 
 export interface Approval {
@@ -77,6 +85,12 @@ export interface JobState {
   error: string | null;
   /** Why the job's budget stopped it from submitting more (absent while it has not). */
   budgetStopped?: string;
+  /** What the pilot measured (absent: no pilot ran). */
+  pilot?: { requests: number; costUsd: number; measure: PilotMeasure };
+  /** Set when the deadline's cutoff came: the batches under way were canceled, the rest goes synchronously. */
+  cutoffAt?: number;
+  /** The cutoff was acted on: batches under way canceled, those not submitted rerouted. */
+  cutoffHandled?: true;
 }
 
 export function initialState(startedAt: number): JobState {
@@ -122,16 +136,30 @@ export function chunksToStart(
   if (state.chunks.some((c) => c.status === 'submitting')) return [];
   const queued = state.chunks.filter((c) => IN_QUEUE.includes(c.status)).reduce((sum, c) => sum + c.ref.requests, 0);
   const running = state.chunks.filter(isActive).length;
-  const next = state.chunks.find((c) => c.status === 'pending' && c.ref.round === state.round);
+  const next = state.chunks.find((c) => c.status === 'pending' && c.ref.round === state.round && !c.sync);
   if (!next || running >= limits.maxConcurrentBatches) return [];
   if (queued > 0 && queued + next.ref.requests > limits.maxQueuedRequests) return [];
   return [next];
 }
 
+const FINISHED: ChunkStatus[] = ['done', 'failed', 'held_back', 'rerouted'];
+
 export function roundFinished(state: JobState): boolean {
-  return state.chunks
-    .filter((c) => c.ref.round === state.round)
-    .every((c) => c.status === 'done' || c.status === 'failed' || c.status === 'held_back');
+  return state.chunks.filter((c) => c.ref.round === state.round).every((c) => FINISHED.includes(c.status));
+}
+
+/**
+ * Requests of the current round still without an answer: those of chunks not yet submitted or under way, and
+ * those that finished chunks send again. The deadline's cutoff is counted back from the time they would take.
+ */
+export function unansweredRequests(state: JobState): number {
+  let n = 0;
+  for (const c of state.chunks) {
+    if (c.ref.round !== state.round) continue;
+    if (c.status === 'pending' || isActive(c) || c.status === 'synchronous') n += c.ref.requests;
+    else if (c.status === 'done') n += c.outcome?.retryable ?? 0;
+  }
+  return n;
 }
 
 /** Totals for the status view. */

@@ -1,5 +1,6 @@
 import type { Estimate } from './estimate.js';
 import type { TokensByModel } from './pricing.js';
+import type { PilotMeasure } from './pilot.js';
 
 /** A chunk of requests written to storage: one batch. Only this reference enters workflow history. */
 export interface ChunkRef {
@@ -23,9 +24,11 @@ export interface InvalidLine {
 export interface PreparedJob {
   jobDir: string;
   chunks: ChunkRef[];
+  /** A random sample kept out of `chunks`, to be answered first through the Messages API (absent: no pilot). */
+  pilot?: ChunkRef;
   /** Non-blank input lines read. */
   lines: number;
-  /** Valid requests, written to chunks. */
+  /** Valid requests, written to chunks (and the pilot). */
   requests: number;
   invalid: { lines: number; problems: number; reportUri: string | null; first: InvalidLine[] };
   models: string[];
@@ -73,6 +76,8 @@ export interface ChunkOutcome {
   chunkId: string;
   round: number;
   batchId: string | null;
+  /** Answered through the synchronous Messages API (a pilot, or the stragglers at a deadline): standard rates. */
+  via?: 'sync';
   requests: number;
   resultsUri: string | null;
   /** Custom ids to send again (one per line), or null when none. */
@@ -89,6 +94,8 @@ export interface ChunkOutcome {
   standardNanoUsd?: number;
   /** Models the results name that the job's price table lacks: their requests are not in the cost. */
   unpricedModels?: string[];
+  /** A pilot's measure of output against max_tokens and of answer times. */
+  measure?: PilotMeasure;
   /** Non-zero when a fetch that died was resumed from its heartbeat instead of starting over. */
   resumedFromLine: number;
 }

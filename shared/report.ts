@@ -24,6 +24,8 @@ export interface JobReport {
     batches: {
       chunkId: string;
       batchId: string | null;
+      /** Answered through the Messages API instead of a batch (a pilot, or stragglers at a deadline). */
+      via?: 'sync';
       requests: number;
       outcomes: Record<string, number>;
       costUsd: number;
@@ -32,7 +34,15 @@ export interface JobReport {
     retried: number;
   }[];
   estimate: Estimate | null;
-  actual: { tokens: TokenTotals; costUsd: number; standardUsd: number; savingsUsd: number };
+  actual: {
+    tokens: TokenTotals;
+    /** Batches at batch rates plus synchronous answers at standard rates. */
+    costUsd: number;
+    standardUsd: number;
+    savingsUsd: number;
+    /** The requests the Messages API answered (pilot, deadline fallback) and what they cost, at standard rates. */
+    synchronous?: { requests: number; costUsd: number };
+  };
   priceTable: { asOf: string };
   timing: { startedAt: string; finishedAt: string; durationMs: number };
   notes: string[];
@@ -74,7 +84,12 @@ export function reportMarkdown(r: JobReport): string {
             : []),
         ]
       : []),
-    `| actual (batch prices) | ${usd(r.actual.costUsd)} |`,
+    `| actual${r.actual.synchronous ? '' : ' (batch prices)'} | ${usd(r.actual.costUsd)} |`,
+    ...(r.actual.synchronous
+      ? [
+          `| of which ${n(r.actual.synchronous.requests)} answered synchronously (standard prices) | ${usd(r.actual.synchronous.costUsd)} |`,
+        ]
+      : []),
     `| same tokens at synchronous prices | ${usd(r.actual.standardUsd)} |`,
     `| saved | ${usd(r.actual.savingsUsd)} (${pct(r.actual.savingsUsd, r.actual.standardUsd)}) |`,
     '',
@@ -87,7 +102,7 @@ export function reportMarkdown(r: JobReport): string {
     ...r.rounds.flatMap((round) =>
       round.batches.map(
         (b) =>
-          `| ${round.round} | ${b.batchId ?? '(not submitted)'}${b.adopted ? ' (reconciled)' : ''} | ${b.requests} | ${Object.entries(
+          `| ${round.round} | ${b.via === 'sync' ? `${b.chunkId} (synchronous)` : (b.batchId ?? '(not submitted)')}${b.adopted ? ' (reconciled)' : ''} | ${b.requests} | ${Object.entries(
             b.outcomes,
           )
             .sort((x, y) => y[1] - x[1])

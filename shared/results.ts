@@ -10,6 +10,12 @@ export interface ResultLine {
     | { type: 'expired' };
 }
 
+/** A result line's `result` for a request the job answers itself: errored, with our own error type. */
+export const erroredResult = (type: string, message: string): ResultLine['result'] => ({
+  type: 'errored',
+  error: { type: 'error', error: { type, message } },
+});
+
 /** Error types worth sending again as they are: the request was fine, the service was not. */
 export const RETRYABLE_ERROR_TYPES = ['overloaded_error', 'api_error', 'rate_limit_error', 'timeout_error'] as const;
 

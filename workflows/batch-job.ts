@@ -28,13 +28,16 @@ import {
   isActive,
   roundFinished,
   summarize,
+  unansweredRequests,
   type ChunkState,
   type JobPhase,
   type JobState,
 } from '../shared/job-state.js';
-import type { JobReportSummary, PreparedJob } from '../shared/job-types.js';
+import type { ChunkOutcome, JobReportSummary, PreparedJob } from '../shared/job-types.js';
 import { batchChunk, type ChunkInput } from './batch-chunk.js';
-import { budgetAdmits, budgetPassed, budgetStatus } from '../shared/budget.js';
+import { budgetAdmits, budgetPassed, budgetStatus, syncReservationUsd } from '../shared/budget.js';
+import { cutoffAt, deadlineAt, type DeadlineInput } from '../shared/deadline.js';
+import type { SyncChunkArgs } from '../activities/sync-answers.js';
 import { formatUsd } from '../shared/money.js';
 import { jobDetails, jobMemo, nothingToSubmitMessage, rejectedInputMessage } from '../shared/job-view.js';
 import { expandUriTemplate } from '../shared/uri-template.js';
@@ -58,6 +61,9 @@ export const CANCEL_PATCH = 'closed-chunks-2026-12';
 const CLOSED_CHILD_CHECK = '1m';
 /** While running, likewise (a chunk that reports nothing for this long is asked about). */
 const QUIET_CHUNK_CHECK = '15m';
+
+/** The patch that added the pilot and the deadline's synchronous round (see docs/job.md, upgrading). */
+export const SYNC_PATCH = 'pilot-and-deadline-2026-12';
 
 /** Jobs are split into at most this many chunks per round (a child workflow each). */
 export const MAX_CHUNKS_PER_ROUND = 1000;
@@ -155,6 +161,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       format: input.format,
       template: input.template,
       ...(input.betas ? { betas: input.betas } : {}),
+      ...(input.pilot && patched(SYNC_PATCH) ? { pilot: input.pilot } : {}),
     });
     const bad = prepared.invalid;
     if (bad.lines > 0 && input.onInvalid === 'reject')
@@ -176,6 +183,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       ...(checked ? { invalidProblems: bad.problems, invalidFirst: bad.first } : {}),
     };
     state.chunks = prepared.chunks.map((ref) => ({ ref, status: 'pending' }));
+    if (prepared.pilot) state.chunks.push({ ref: prepared.pilot, status: 'pending', sync: true });
     if (bad.lines > 0)
       state.notes.push(`${bad.lines} invalid input line(s) skipped; every problem is listed in ${bad.reportUri}`);
     state.notes.push(...(prepared.warnings ?? []));
@@ -260,7 +268,12 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   }
 
   async function runRound(): Promise<void> {
+    if (input.deadline) startDeadlineWatch(input.deadline);
     while (!roundFinished(state)) {
+      if (input.deadline && state.cutoffAt !== undefined && !state.cutoffHandled) {
+        await reachCutoff(input.deadline);
+        if (roundFinished(state)) continue;
+      }
       for (const c of chunksToStart(state, input.admission)) {
         if (input.budget && !admitWithinBudget(c, input.budget.maxUsd)) break;
         await startChunk(c);
@@ -279,6 +292,10 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   }
 
   async function retryRound(): Promise<boolean> {
+    if (input.deadline && state.cutoffAt !== undefined) {
+      await syncRound(input.deadline);
+      return false;
+    }
     if (state.round >= input.retry.maxRounds || state.budgetStopped) return false;
     const from = state.chunks
       .filter((c) => c.ref.round === state.round && c.outcome?.retryUri)
@@ -296,6 +313,131 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     return true;
   }
 
+  const now = () => new Date().getTime();
+
+  /** Answers a chunk through the Messages API and records it as done, like a batch's outcome. */
+  async function answerSynchronously(
+    c: ChunkState,
+    how: Pick<SyncChunkArgs, 'concurrency' | 'stopAt' | 'budget' | 'leftovers' | 'measure' | 'canceled'>,
+  ): Promise<ChunkOutcome> {
+    c.status = 'synchronous';
+    changes++;
+    publish();
+    const outcome = await acts.answerSynchronously({
+      jobDir: state.prepared!.jobDir,
+      chunk: c.ref,
+      ...how,
+      ...(input.prices ? { prices: input.prices } : {}),
+    });
+    const { retryUri, retryable, outcomes, costUsd } = outcome;
+    c.status = 'done';
+    c.outcome = { retryUri, retryable, outcomes, costUsd };
+    changes++;
+    publish();
+    return outcome;
+  }
+
+  /** The pilot: a few requests answered at once, so the estimate measures output instead of assuming it. */
+  async function runPilot(): Promise<void> {
+    const c = state.chunks.find((x) => x.sync && x.ref.round === 0 && x.status === 'pending');
+    if (!c || !input.pilot) return;
+    setPhase('piloting');
+    const cap = Math.min(input.pilot.maxUsd, input.budget?.maxUsd ?? Infinity);
+    const outcome = await answerSynchronously(c, {
+      concurrency: input.pilot.concurrency,
+      stopAt: null,
+      budget: { maxUsd: cap },
+      leftovers: 'retry',
+      measure: true,
+    });
+    if (outcome.measure) state.pilot = { requests: c.ref.requests, costUsd: outcome.costUsd, measure: outcome.measure };
+  }
+
+  /** When the job must stop waiting for batches; moves later as requests get answered. */
+  const cutoff = (d: DeadlineInput) =>
+    cutoffAt(d, state.startedAt, unansweredRequests(state), state.pilot?.measure.latencyP90Ms ?? null);
+
+  /** One timer at a time until the cutoff (a timer per wake-up would grow the history with every signal). */
+  let deadlineWatch: Promise<void> | null = null;
+  function startDeadlineWatch(d: DeadlineInput): void {
+    deadlineWatch ??= CancellationScope.cancellable(async () => {
+      while (state.cutoffAt === undefined) {
+        const wait = cutoff(d) - now();
+        if (wait > 0) await sleep(wait);
+        else {
+          state.cutoffAt = now();
+          changes++;
+        }
+      }
+    }).catch(() => undefined);
+  }
+
+  /** At the cutoff: nothing more is submitted, and what runs is canceled (its finished requests are kept). */
+  async function reachCutoff(d: DeadlineInput): Promise<void> {
+    state.cutoffHandled = true;
+    const pending = state.chunks.filter((c) => c.status === 'pending' && c.ref.round === state.round);
+    for (const c of pending) c.status = 'rerouted';
+    const running = state.chunks.filter((c) => isActive(c) && !c.sync);
+    state.notes.push(
+      `the deadline ${new Date(deadlineAt(d.at, state.startedAt)).toISOString()} was near: ${running.length} batch(es) under way were canceled and ${pending.length} not submitted; their unanswered requests were answered synchronously`,
+    );
+    for (const c of running) {
+      try {
+        await getExternalWorkflowHandle(childId(c)).cancel();
+      } catch {
+        // Already closed: its report is on the way, or the reaper finds it.
+      }
+    }
+    changes++;
+    publish();
+  }
+
+  /**
+   * After the cutoff: every request of this round without an answer — those of canceled batches that had not
+   * run, of batches never submitted, and the retryable ones — goes through the Messages API before the deadline,
+   * within what the budget has left. No round follows: a request not answered by then gets an errored line.
+   */
+  async function syncRound(d: DeadlineInput): Promise<void> {
+    const from = state.chunks
+      .filter((c) => c.ref.round === state.round && (c.status === 'rerouted' || c.outcome?.retryUri))
+      .map((c) => (c.status === 'rerouted' ? { uri: c.ref.uri } : { uri: c.ref.uri, retryUri: c.outcome!.retryUri! }));
+    if (from.length === 0) return;
+    const next = await acts.planRetryRound({
+      jobDir: state.prepared!.jobDir,
+      round: state.round + 1,
+      from,
+      chunk: input.chunk,
+    });
+    if (next.length === 0) return;
+    state.round++;
+    const added = next.map((ref): ChunkState => ({ ref, status: 'pending', sync: true }));
+    state.chunks.push(...added);
+    for (const c of added) {
+      const spent = input.budget ? budgetStatus(state, input.budget.maxUsd).spentUsd : 0;
+      const perRequestUsd = syncReservationUsd(state.estimate);
+      await answerSynchronously(c, {
+        concurrency: d.concurrency,
+        stopAt: deadlineAt(d.at, state.startedAt),
+        budget: input.budget
+          ? { maxUsd: Math.max(0, input.budget.maxUsd - spent), ...(perRequestUsd ? { perRequestUsd } : {}) }
+          : null,
+        leftovers: 'answer',
+      });
+    }
+  }
+
+  /** Canceled while answering synchronously: what was answered is kept, the rest is answered `canceled`. */
+  async function closeSyncChunks(): Promise<void> {
+    for (const c of state.chunks.filter((x) => x.sync && x.status === 'synchronous'))
+      await answerSynchronously(c, {
+        concurrency: 1,
+        stopAt: 0,
+        budget: null,
+        leftovers: 'answer',
+        canceled: true,
+      });
+  }
+
   async function finalize(canceled: boolean): Promise<void> {
     setPhase('finalizing');
     const failed = state.chunks.filter((c) => c.status === 'failed');
@@ -311,7 +453,10 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       report: input.report,
       roundsRun: state.round + 1,
       canceled,
-      unsubmitted: state.chunks.filter((c) => c.status === 'pending').map((c) => ({ uri: c.ref.uri })),
+      // Rerouted chunks of the last round never reached the synchronous round (the job was canceled first).
+      unsubmitted: state.chunks
+        .filter((c) => c.status === 'pending' || (c.status === 'rerouted' && c.ref.round === state.round))
+        .map((c) => ({ uri: c.ref.uri })),
       heldBack: state.chunks.filter((c) => c.status === 'held_back').map((c) => ({ uri: c.ref.uri })),
       ...(state.budgetStopped ? { budgetStopped: state.budgetStopped } : {}),
       failed: failed.map((c) => ({ uri: c.ref.uri, error: c.error ?? 'chunk failed' })),
@@ -329,7 +474,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
    * will collect it. Without this the job would wait for them forever.
    */
   async function reapClosedChunks(): Promise<void> {
-    const open = state.chunks.filter(isActive);
+    const open = state.chunks.filter((c) => isActive(c) && !c.sync);
     if (open.length === 0) return;
     const closed = await acts.closedWorkflows({ workflowIds: open.map(childId) });
     for (const { workflowId, status } of closed) {
@@ -377,12 +522,14 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   try {
     if (!state.prepared) await prepare();
     if (!state.estimate && state.prepared!.requests > 0) {
+      await runPilot();
       setPhase('estimating');
       state.estimate = await acts.estimateCost({
-        chunks: state.chunks.map((c) => c.ref),
+        chunks: state.chunks.filter((c) => !c.sync).map((c) => c.ref),
         estimate: input.estimate,
         jobDir: state.prepared!.jobDir,
         ...(input.prices ? { prices: input.prices } : {}),
+        ...(state.pilot ? { pilot: state.pilot } : {}),
       });
     }
     await approve();
@@ -403,6 +550,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     // Canceled: cancel the open batches, collect what finished, and finalize with it — even though we are canceled.
     await CancellationScope.nonCancellable(async () => {
       setPhase('canceling');
+      if (state.chunks.some((c) => c.sync && c.status === 'synchronous')) await closeSyncChunks();
       if (!patched(CANCEL_PATCH)) {
         for (const c of state.chunks.filter(isActive)) await getExternalWorkflowHandle(childId(c)).cancel();
         await condition(() => !state.chunks.some(isActive));

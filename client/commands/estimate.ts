@@ -29,7 +29,10 @@ export function estimateLines(r: EstimateJobResult): string[] {
             `  worst case: ${usd(e.worst.batchUsd)} at batch prices (no cache hits, every answer at max_tokens); the approval threshold is compared with it`,
           ]
         : []),
-      `  expected tokens: ${tokenClasses(e.tokens)} (output at ${Math.round(100 * e.outputRatio)}% of max_tokens)`,
+      ...(e.expectedRange
+        ? [`  95% range of the expected cost: ${usd(e.expectedRange.lowUsd)}–${usd(e.expectedRange.highUsd)}`]
+        : []),
+      `  expected tokens: ${tokenClasses(e.tokens)} (output at ${Math.round(100 * e.outputRatio)}% of max_tokens, ${e.pilot ? `measured by a pilot of ${e.pilot.answered}` : 'assumed; a run of a large job measures it with a pilot answered synchronously first (`--no-pilot` skips it)'})`,
       ...(e.worst ? [`  worst-case tokens: ${tokenClasses(e.worst.tokens)}`] : []),
       ...(e.cacheAssumption ? [`  caching: ${e.cacheAssumption}`] : []),
       `  input tokens ${e.method === 'sample' ? `from a random sample of ${e.sampleSize} requests, ±${pctBound(e.inputErrorBound)}% (95%)` : 'counted for every request'}; price table of ${e.priceTableAsOf}`,

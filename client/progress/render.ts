@@ -36,6 +36,8 @@ const STATUS_WORDS: Record<string, string> = {
   done: 'done',
   failed: 'failed',
   held_back: 'held back (budget)',
+  synchronous: 'answering synchronously',
+  rerouted: 'not submitted (deadline): answered synchronously',
 };
 
 /** The budget's standing: billed, held for batches under way, the cap, and why it stopped the job if it did. */
@@ -49,7 +51,7 @@ export function budgetLine(v: JobStatusView): string | null {
 function chunkLine(c: ChunkState, width: number, phase: string): string {
   const done = chunkDone(c);
   const word = c.status === 'pending' && ENDED_PHASES.includes(phase) ? 'not submitted' : STATUS_WORDS[c.status];
-  const batch = (c.batchId ?? '').padEnd(width);
+  const batch = (c.batchId ?? (c.sync ? 'Messages API' : '')).padEnd(width);
   return `  ${c.ref.id}  ${batch}  ${bar(done, c.ref.requests, 20)}  ${int(done).padStart(7)}/${int(c.ref.requests).padEnd(7)}  ${word ?? c.status}${c.adopted ? ' (reconciled)' : ''}${c.expiryWarnedAt ? '  ⚠ expiring' : ''}`;
 }
 
@@ -67,7 +69,12 @@ export function estimateLine(v: JobStatusView): string | null {
   const how =
     e.method === 'sample' ? `sampled ${e.sampleSize}, ±${pctBound(e.inputErrorBound)}% input` : 'every request counted';
   const worst = e.worst ? `; worst case ${usd(e.worst.batchUsd)}` : '';
-  return `estimate ${usd(e.batchUsd)} at batch prices — ${usd(e.standardUsd)} synchronous, saves ${usd(saved)} (${how}; output at ${Math.round(100 * e.outputRatio)}% of max_tokens${worst})`;
+  const r = e.expectedRange;
+  const range = r && r.lowUsd !== r.highUsd ? `, 95% range ${usd(r.lowUsd)}–${usd(r.highUsd)}` : '';
+  const output = e.pilot
+    ? `output measured by a pilot of ${e.pilot.answered} answers at ${Math.round(100 * e.outputRatio)}% of max_tokens ±${pctBound(e.pilot.outputErrorBound)}%, pilot cost ${usd(e.pilot.costUsd)}`
+    : `output assumed at ${Math.round(100 * e.outputRatio)}% of max_tokens`;
+  return `estimate ${usd(e.batchUsd)} at batch prices${range} — ${usd(e.standardUsd)} synchronous, saves ${usd(saved)} (${how}; ${output}${worst})`;
 }
 
 /**

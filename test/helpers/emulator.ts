@@ -46,6 +46,8 @@ export interface EmulatorStats {
     totalUsd: number;
   };
   queue: { waitingRequests: number };
+  /** Synchronous messages answered 429 by the `messagesRateLimit` fault. */
+  rateLimited: { messages: number };
 }
 
 /** Starts an in-process emulator on a free port and a fresh data dir (fast processing unless overridden). */
