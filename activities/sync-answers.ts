@@ -194,17 +194,25 @@ export function syncAnswerActivities(deps: ActivityDeps) {
                 continue;
               }
               held += hold;
-              spentUsd += await answer(id, params);
+              // Not `spentUsd += await …`: that reads spentUsd before the await and loses other workers' answers.
+              const cost = await answer(id, params);
+              spentUsd += cost;
               held -= hold;
             } else await answer(id, params);
           }
         };
-        await Promise.all(Array.from({ length: Math.max(1, args.concurrency) }, worker));
-        await flush();
-        await flushing;
+        // Every worker settles first: an answer that arrives while another worker fails is kept too.
+        const settled = await Promise.allSettled(Array.from({ length: Math.max(1, args.concurrency) }, worker));
+        const failed = settled.find((r) => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      } catch (err) {
+        // Canceled or failed: every answer received is committed, so the next attempt does not pay for it again.
+        await flush().catch(() => undefined);
+        throw err;
       } finally {
         clearInterval(beat);
       }
+      await flush();
       if (sent > 0) log.info(`chunk ${args.chunk.id}: ${sent} requests answered synchronously`);
       return finish(args, dir, leftover, latencies, kept);
     },

@@ -3,7 +3,8 @@
  * support tickets sharing one long cached system prompt (examples/support-tickets.ts), split into several batches.
  * Real processes as in bench:job (a Temporal dev server, the emulator, a worker). Per size in BENCH_ESTIMATE_SIZES
  * (default 2,000 and 20,000 tickets) it runs the dry-run `estimateJob`, then the real `batchJob` on the same input,
- * and compares the estimate with the emulator's bill (its own price list) and with the job's report.
+ * and compares the run's estimate (measured by its pilot) with the emulator's bill for the batches (its own price list)
+ * and with the job's report; the dry run's (output assumed) is printed beside it.
  *
  * BENCH_ESTIMATE_CHUNK sets the requests per batch (default: a quarter of the size, so every size has 4 batches);
  * BENCH_ESTIMATE_TIME_SCALE the emulator's virtual seconds per real second (default 60).
@@ -37,7 +38,10 @@ const CLASSES: { key: keyof TokenTotals; label: string }[] = [
 
 /** The slice of the emulator's /_emulator/stats this benchmark reads (test/helpers/emulator.ts has all of it). */
 interface BatchBill {
-  billed: { batch: { succeeded: number; usd: number; tokens: Record<string, Partial<TokenTotals>> } };
+  billed: {
+    batch: { succeeded: number; usd: number; tokens: Record<string, Partial<TokenTotals>> };
+    sync: { requests: number; usd: number };
+  };
   batches: { created: number };
 }
 
@@ -101,7 +105,9 @@ async function run(env: TestWorkflowEnvironment, n: number) {
     if (!res.ok) throw new Error(`emulator stats: ${res.status} ${await res.text()}`);
     const stats = (await res.json()) as BatchBill;
     const report = JSON.parse(readFileSync(localPath(summary.reportJsonUri), 'utf8')) as JobReport;
-    return { n, chunk, seconds, estimate: dry.estimate, chunks: dry.chunks, stats, report };
+    if (!report.estimate) throw new Error('the job reported no estimate');
+    // The run's own estimate (after its pilot) covers the batches' requests: it is what the batch bill is set against.
+    return { n, chunk, seconds, dry: dry.estimate, estimate: report.estimate, chunks: dry.chunks, stats, report };
   } finally {
     worker.child.kill('SIGINT');
     emulator.child.kill();
@@ -132,14 +138,26 @@ function print(r: Awaited<ReturnType<typeof run>>): void {
       `(${r.stats.batches.created} batches created, ${r.stats.billed.batch.succeeded.toLocaleString('en-US')} succeeded), ` +
       `${r.seconds.toFixed(1)} s for dry run + job`,
   );
+  const p = e.pilot;
   console.log(
     `  estimate: ${e.method}${e.method === 'sample' ? ` of ${e.sampleSize}` : ''}, inputErrorBound ±${pct(e.inputErrorBound)}, ` +
-      `outputRatio ${e.outputRatio} (no pilot: output assumed at ${e.outputRatio} × max_tokens ${maxTokens} = ${e.outputRatio * maxTokens} per request)`,
+      (p
+        ? `outputRatio ${e.outputRatio.toFixed(4)} measured by a pilot of ${p.answered} (±${pct(p.outputErrorBound)}; pilot ${usd(p.costUsd)} synchronous, ${r.stats.billed.sync.requests} messages billed ${usd(r.stats.billed.sync.usd)})`
+        : `outputRatio ${e.outputRatio} (no pilot: output assumed at ${e.outputRatio} × max_tokens ${maxTokens} per request)`),
+  );
+  const range = e.expectedRange;
+  if (range)
+    console.log(
+      `  95% range of the expected cost: ${usd(range.lowUsd)}–${usd(range.highUsd)}; billed inside it: ${billedUsd >= range.lowUsd && billedUsd <= range.highUsd ? 'yes' : 'no'}`,
+    );
+  console.log(
+    `  dry run (no pilot, output assumed at ${r.dry.outputRatio} × max_tokens): expected ${usd(r.dry.batchUsd)} for all ${r.n.toLocaleString('en-US')} requests, ` +
+      `against ${usd(billedUsd + r.stats.billed.sync.usd * 0.5)} billed for them at batch prices (${(r.dry.batchUsd / (billedUsd + r.stats.billed.sync.usd * 0.5)).toFixed(3)}×)`,
   );
   if (e.cacheAssumption) console.log(`  cache assumption: ${e.cacheAssumption}`);
   console.log(
-    `  cost (batch prices): expected ${usd(e.batchUsd)}   worst ${usd(worstUsd)}   billed ${usd(billedUsd)} ` +
-      `(report: ${usd(r.report.actual.costUsd)})`,
+    `  cost of the batches (batch prices): expected ${usd(e.batchUsd)}   worst ${usd(worstUsd)}   billed ${usd(billedUsd)} ` +
+      `(report, pilot included: ${usd(r.report.actual.costUsd)} = bill ${usd(billedUsd + r.stats.billed.sync.usd)})`,
   );
   console.log(
     `  actual inside the range [0, worst]: ${inside ? 'yes' : 'NO'}   expected/billed ${(e.batchUsd / billedUsd).toFixed(3)}`,
