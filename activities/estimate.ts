@@ -162,7 +162,8 @@ export function estimateActivities(deps: ActivityDeps) {
       const clamp = (r: number) => Math.min(1, Math.max(0, r));
       const expectedRange = {
         lowUsd: roundUsd(
-          estimateJob(samples, prices, clamp(ratio * (1 - outputBound))).batchUsd * (1 - estimate.inputErrorBound),
+          estimateJob(samples, prices, clamp(ratio * (1 - outputBound)), 'all-read').batchUsd *
+            (1 - estimate.inputErrorBound),
         ),
         highUsd: roundUsd(
           Math.min(

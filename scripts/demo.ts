@@ -1,8 +1,9 @@
 /**
  * npm run demo — the product end to end on the embedded default: a Temporal dev server (SQLite, web UI), the
  * emulator of the Message Batches API and a worker, all started here; then 2,000 synthetic support tickets are
- * classified by a real `batchJob`, through the same code as `claude-batch run`: estimate, approval, chunks submitted
- * exactly once, live progress, failed requests retried, one result line per ticket and a cost report.
+ * classified by a real `batchJob`, through the same code as `claude-batch run`: a pilot of 20 answered synchronously,
+ * the estimate's range and worst case, approval, a budget, chunks submitted exactly once, live progress, failed
+ * requests retried, one result line per ticket and a cost report.
  */
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -60,7 +61,7 @@ async function main(): Promise<number> {
     await writeTicketJob(input, tickets);
     console.log(`\nWrote ${tickets} support tickets to classify, sharing one cached system prompt: ${input}`);
     console.log(
-      `$ claude-batch run ${path.relative(process.cwd(), input)} --out results.jsonl --chunk-size 500 --approve-above 0.5 --yes\n`,
+      `$ claude-batch run ${path.relative(process.cwd(), input)} --out results.jsonl --chunk-size 500 --approve-above 0.5 --budget 20 --yes\n`,
     );
     code = await runJob(stack.client, input, {
       out: path.join(jobs, 'results.jsonl'),
@@ -68,6 +69,8 @@ async function main(): Promise<number> {
       detach: false,
       chunkSize: 500,
       approveAbove: 0.5,
+      // A hard cap: each batch's worst case is held against it before its create (shown in the progress).
+      budget: 20,
       pollInitial: '2s',
       pollMax: '5s',
       cacheSystem: true,

@@ -54,7 +54,10 @@ export interface Estimate {
     outputErrorBound: number;
     latencyP90Ms: number | null;
   };
-  /** The expected cost's 95% range at batch prices, from the input sample's and the pilot's errors. */
+  /**
+   * The expected cost's range at batch prices: the 95% bounds of the input sample's and the pilot's errors, and at
+   * its low end the best case of caching (every request reads a prefix cached already, e.g. by the pilot).
+   */
   expectedRange?: { lowUsd: number; highUsd: number };
 }
 
@@ -63,7 +66,13 @@ export interface Estimate {
  * once; the rest of its requests read it), takes output as `outputRatio × max_tokens`, and prices it all at batch
  * and at standard prices.
  */
-export function estimateJob(samples: Record<string, ModelSample>, prices: PriceTable, outputRatio: number): Estimate {
+export function estimateJob(
+  samples: Record<string, ModelSample>,
+  prices: PriceTable,
+  outputRatio: number,
+  /** `per-batch`: each batch writes the shared prefix once; `all-read`: it is cached already (the best case). */
+  caching: 'per-batch' | 'all-read' = 'per-batch',
+): Estimate {
   const tokens: TokenTotals = { input: 0, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 };
   const worstTokens: TokenTotals = { ...tokens };
   const worst = { batchUsd: 0, standardUsd: 0 };
@@ -94,7 +103,7 @@ export function estimateJob(samples: Record<string, ModelSample>, prices: PriceT
     const cacheableShare = s.counted > 0 ? s.cacheableCounted / s.counted : 0;
     const prefix = s.cacheableCounted > 0 ? s.prefixSum / s.cacheableCounted : 0;
     const cacheable = prefix >= s.minCacheableTokens ? Math.round(cacheableShare * s.requests) : 0;
-    const writes = Math.min(cacheable, s.chunks);
+    const writes = caching === 'all-read' ? 0 : Math.min(cacheable, s.chunks);
     const t: TokenTotals = {
       input: Math.round(modelInput - cacheable * prefix),
       output: Math.round(s.maxTokensSum * outputRatio),

@@ -124,6 +124,13 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     output: input.output,
     totals: summarize(state),
     budget: input.budget ? budgetStatus(state, input.budget.maxUsd) : null,
+    deadline: input.deadline
+      ? {
+          at: deadlineAt(input.deadline.at, state.startedAt),
+          cutoffAt: state.cutoffAt ?? cutoff(input.deadline),
+          reached: state.cutoffAt !== undefined,
+        }
+      : null,
   }));
   setHandler(chunkProgressSignal, (progress) => {
     applyProgress(state, progress);

@@ -20,6 +20,8 @@ export type JobStatusView = JobState & {
   };
   /** The job's budget: billed, held for batches under way, the cap (null without one). */
   budget?: BudgetStatus | null;
+  /** The job's deadline and when it stops waiting for batches (epoch ms; null without a deadline). */
+  deadline?: { at: number; cutoffAt: number; reached: boolean } | null;
 };
 
 /** The job's live status: phase, estimate, approval, per-chunk status and counts, last and next poll. */

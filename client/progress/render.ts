@@ -48,6 +48,16 @@ export function budgetLine(v: JobStatusView): string | null {
   return b.stopped ? `${standing} — ${b.stopped}` : standing;
 }
 
+/** The deadline, and when the job stops waiting for its batches (or that it did). */
+export function deadlineLine(v: JobStatusView): string | null {
+  const d = v.deadline;
+  if (!d) return null;
+  const at = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+  return d.reached
+    ? `deadline ${at(d.at)}: cutoff reached at ${at(d.cutoffAt)}, the rest is answered synchronously`
+    : `deadline ${at(d.at)}: batches until ${at(d.cutoffAt)}, then what is left synchronously`;
+}
+
 function chunkLine(c: ChunkState, width: number, phase: string): string {
   const done = chunkDone(c);
   const word = c.status === 'pending' && ENDED_PHASES.includes(phase) ? 'not submitted' : STATUS_WORDS[c.status];
@@ -118,6 +128,8 @@ export function renderFrame(v: JobStatusView, now: number): string {
   if (v.estimate?.priceTableWarning) lines.push(`  warning: ${v.estimate.priceTableWarning}`);
   const budget = budgetLine(v);
   if (budget) lines.push(`  ${budget}`);
+  const deadline = deadlineLine(v);
+  if (deadline) lines.push(`  ${deadline}`);
   if (v.approval?.required)
     lines.push(`  approval: ${v.approval.state.replaceAll('_', ' ')}${v.approval.by ? ` by ${v.approval.by}` : ''}`);
   if (round0.length > 0)
@@ -170,6 +182,7 @@ export function describeChanges(prev: JobStatusView | null, next: JobStatusView,
     );
   }
   if (next.budget?.stopped && !prev?.budget?.stopped) out.push(`${at} ${budgetLine(next)}`);
+  if (next.deadline?.reached && !prev?.deadline?.reached) out.push(`${at} ${deadlineLine(next)}`);
   if (next.totals.expiringSoon && !prev?.totals.expiringSoon)
     out.push(`${at} warning: a batch is close to its 24 h expiry`);
   // After the chunk lines: "finalizing" reads right only once the last chunk is shown done.

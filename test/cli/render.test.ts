@@ -145,6 +145,29 @@ describe('renderFrame', () => {
     assert.ok(changes.some((l) => /budget \$0\.0500: .* — the budget of \$0\.05 would be passed/.test(l)));
   });
 
+  it('shows the deadline and its cutoff, and says when the cutoff came', () => {
+    const v = running();
+    assert.doesNotMatch(renderFrame(v, T0), /deadline/, 'no deadline, no line');
+    const at = Date.parse('2026-12-03T06:00:00Z');
+    v.deadline = { at, cutoffAt: at - 600_000, reached: false };
+    assert.match(
+      renderFrame(v, T0),
+      /^ {2}deadline 2026-12-03T06:00:00Z: batches until 2026-12-03T05:50:00Z, then what is left synchronously$/m,
+    );
+    const before = structuredClone(v);
+    v.deadline = { ...v.deadline, reached: true };
+    v.chunks[2]!.status = 'rerouted';
+    const changes = describeChanges(before, v, T0);
+    assert.ok(
+      changes.some((l) => /deadline 2026-12-03T06:00:00Z: cutoff reached/.test(l)),
+      changes.join('\n'),
+    );
+    assert.ok(
+      changes.some((l) => /r0-c0003 not submitted \(deadline\)/.test(l)),
+      changes.join('\n'),
+    );
+  });
+
   it('warns of a batch close to its expiry and marks reconciled batches', () => {
     const v = running();
     v.chunks[1]!.expiryWarnedAt = T0 + 20 * 3600 * SEC;
