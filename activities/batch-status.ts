@@ -4,6 +4,7 @@ import { BadRequestError, NotFoundError } from '@anthropic-ai/sdk';
 import type { BatchStatus } from '../shared/job-types.js';
 import type { ActivityDeps } from './deps.js';
 import { apiClockAheadMs } from '../shared/api-clock.js';
+import { pollLag } from './metrics.js';
 
 /** How long after a create a 404 is taken as "not visible yet" (the API is eventually consistent) rather than gone. */
 const NEW_BATCH_GRACE_MS = 5 * 60_000;
@@ -45,7 +46,10 @@ export function batchStatusActivities(deps: ActivityDeps) {
 
   return {
     /** One `retrieve`: the workflow sleeps between polls (durable timers), so a poll is a short activity. */
-    pollBatch: retrieve,
+    pollBatch: (args: PollArgs) => {
+      pollLag.observe(Math.max(0, Date.now() - activityInfo().currentAttemptScheduledTimestampMs) / 1000);
+      return retrieve(args);
+    },
 
     /** Cancels a batch; a batch that already ended is left as it is. */
     async cancelBatch(args: PollArgs): Promise<BatchStatus> {

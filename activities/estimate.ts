@@ -11,6 +11,7 @@ import { saveJobPrices } from './job-prices.js';
 import { beforeSubmitError } from './api-errors.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
+import { estimatedUsd } from './metrics.js';
 
 type Params = Record<string, unknown>;
 const COUNT_CONCURRENCY = 8;
@@ -173,6 +174,7 @@ export function estimateActivities(deps: ActivityDeps) {
         ),
       };
       const age = priceTableAgeDays(prices, Date.now());
+      estimatedUsd.inc(estimate.batchUsd);
       return {
         ...estimate,
         expectedRange,

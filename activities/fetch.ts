@@ -14,6 +14,7 @@ import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import { outcomeOf, shouldRetry, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
 import { LineWriter, lines, terminatedLines } from './jsonl.js';
+import { countOutcome, resultLines } from './metrics.js';
 
 export interface FetchArgs {
   jobDir: string;
@@ -152,6 +153,8 @@ export function fetchActivities(deps: ActivityDeps) {
         cause: err instanceof Error ? err : undefined,
         details: [{ received, onDisk: have.size, expected: expected.size }],
       });
+    } finally {
+      resultLines.inc(received);
     }
     await out.close();
     beat({ kept, received, written: have.size }, true);
@@ -272,7 +275,9 @@ export function fetchActivities(deps: ActivityDeps) {
       const resultsUri = store.join(dir, 'results', `${chunk.id}.jsonl`);
       const expected = await chunkCustomIds(store, chunk);
       const resumedFromLine = await download(args, expected, resultsUri);
-      return tally(args, expected, resultsUri, resumedFromLine);
+      const outcome = await tally(args, expected, resultsUri, resumedFromLine);
+      countOutcome(outcome);
+      return outcome;
     },
   };
 }

@@ -1,5 +1,6 @@
-import { log } from '@temporalio/activity';
+import { activityInfo, log } from '@temporalio/activity';
 import type { ActivityDeps } from './deps.js';
+import { expiryWarnings } from './metrics.js';
 
 export interface ExpiryNotice {
   webhook: string | null;
@@ -18,6 +19,8 @@ export interface ExpiryNotice {
 export function notifyActivities(deps: ActivityDeps) {
   return {
     async notifyExpiring(notice: ExpiryNotice): Promise<{ delivered: boolean; detail: string }> {
+      // Retries are for the webhook; the warning is one.
+      if (activityInfo().attempt === 1) expiryWarnings.inc();
       log.warn(
         `batch ${notice.batchId} of ${notice.jobId} (${notice.chunkId}) has not ended and expires at ${notice.expiresAt}`,
       );

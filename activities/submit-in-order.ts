@@ -9,6 +9,7 @@ import {
   type SubmitArgs,
 } from '../shared/submission.js';
 import type { ActivityDeps } from './deps.js';
+import { submissionsWaiting } from './metrics.js';
 
 /** The innermost application failure of an update that failed: what the submitter's `submitBatch` threw. */
 function rootFailure(err: unknown): ApplicationFailure | null {
@@ -30,6 +31,7 @@ export function submitInOrderActivities(deps: ActivityDeps) {
     async submitInOrder(args: SubmitArgs & { heartbeatTimeout: Duration }): Promise<SubmittedBatch> {
       const { client, info } = Context.current();
       const beat = setInterval(() => heartbeat({ phase: 'waiting for the workspace submitter' }), 2000);
+      submissionsWaiting.inc();
       try {
         return await client.workflow.executeUpdateWithStart<Workflow, SubmittedBatch, [typeof args]>(
           SUBMIT_CHUNK_UPDATE,
@@ -52,6 +54,7 @@ export function submitInOrderActivities(deps: ActivityDeps) {
         throw err;
       } finally {
         clearInterval(beat);
+        submissionsWaiting.dec();
       }
     },
   };

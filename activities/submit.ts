@@ -10,6 +10,7 @@ import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
 import { chunkCustomIds } from './chunk-ids.js';
 import { candidateWindow, fitsWindow, type Intent } from '../shared/reconcile-window.js';
+import { batchesAdopted, batchesCreated } from './metrics.js';
 
 export type { SubmitArgs };
 
@@ -192,6 +193,7 @@ export function submitActivities(deps: ActivityDeps) {
       } finally {
         clearInterval(beat);
       }
+      batchesCreated.inc();
       if (!(await claim(batch.id, owner))) {
         // We just created it, so it is ours whatever the claim says: a chunk of another namespace sharing this
         // data dir took it as a candidate, and its results will tell that chunk it is not its own.
@@ -234,6 +236,7 @@ export function submitActivities(deps: ActivityDeps) {
       if (own) {
         const { candidates: _all, ...rest } = done;
         await store.writeJson(doneUri, { ...rest, ...own, adopted: true });
+        batchesAdopted.inc();
       }
       return 'ours';
     },

@@ -11,6 +11,7 @@ import { countableParams } from './estimate.js';
 import { outcomeUri } from './fetch.js';
 import type { ActivityDeps } from './deps.js';
 import { LineWriter, lines } from './jsonl.js';
+import { countOutcome } from './metrics.js';
 
 type Params = Record<string, unknown>;
 
@@ -291,6 +292,7 @@ export function syncAnswerActivities(deps: ActivityDeps) {
       resumedFromLine: kept,
     };
     await store.writeJson(outcomeUri(deps, args.jobDir, args.chunk), outcome);
+    countOutcome(outcome);
     return outcome;
   }
 

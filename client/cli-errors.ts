@@ -136,6 +136,12 @@ export function reportError(err: unknown, command?: string): number {
     console.error(`hint: ${hint}`);
     return 2;
   }
+  // The SDK's converter meets a payload of encrypting workers (worker/payload-codec.ts) and this CLI has no codec.
+  if (err instanceof Error && err.message.includes('Unknown encoding: binary/encrypted')) {
+    console.error("error: the job's data in Temporal is encrypted, and this command has no key to read it");
+    console.error("hint: set CLAUDE_BATCH_CODEC_KEYS here to the workers' value");
+    return 2;
+  }
   // Not a user mistake: a bug to report, so the stack is worth showing.
   console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
   return 1;

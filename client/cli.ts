@@ -34,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand(),
   prices: async () => (await import('./commands/prices.js')).pricesCommand(),
   emulator: async () => (await import('./commands/emulator.js')).emulatorCommand(),
+  'codec-server': async () => (await import('./commands/codec-server.js')).codecServerCommand(),
 };
 
 /** Read at run time, so the installed package answers with its own version. */

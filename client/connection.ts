@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnection } from '@temporalio/worker';
 import { UserError } from './cli-errors.js';
+import { CODEC_KEYS_ENV, codecFromEnv, withCodec } from '../worker/payload-codec.js';
 import { commandName } from './command-name.js';
 
 /**
@@ -24,13 +25,29 @@ function unreachable(address: string, err: unknown): UserError {
   );
 }
 
+/**
+ * The CLI encrypts what it sends (job input, signals) and decrypts what it reads (results, queries, memos) with the
+ * workers' keys, when CLAUDE_BATCH_CODEC_KEYS is set here too.
+ */
+export function clientCodec(env: NodeJS.ProcessEnv = process.env) {
+  try {
+    return codecFromEnv(env);
+  } catch (err) {
+    throw new UserError(
+      (err as Error).message,
+      `${CODEC_KEYS_ENV} must be the workers' value: <id>:<base64 of 32 bytes>, comma-separated, newest first`,
+    );
+  }
+}
+
 export async function connectClient(): Promise<Client> {
   const { connectionOptions, namespace } = temporalSettings();
+  const codec = clientCodec();
   try {
     const connection = await Connection.connect({ ...connectionOptions, connectTimeout: '5s' } as Parameters<
       typeof Connection.connect
     >[0]);
-    return new Client({ connection, namespace });
+    return new Client({ connection, namespace, ...withCodec(codec) });
   } catch (err) {
     throw unreachable(connectionOptions.address, err);
   }

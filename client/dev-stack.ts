@@ -11,6 +11,8 @@ import { WorkerConfigSchema, type WorkerConfig } from '../worker/config.js';
 import { UserError } from './cli-errors.js';
 import { commandName } from './command-name.js';
 import { freePort } from './ports.js';
+import { clientCodec } from './connection.js';
+import { withCodec } from '../worker/payload-codec.js';
 import { temporalCli } from './provision/temporal-binaries.js';
 
 export interface DevStackOptions {
@@ -126,6 +128,7 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
       webhookAllowlist: (process.env.CLAUDE_BATCH_WEBHOOK_ALLOWLIST ?? '').split(',').filter(Boolean),
       // Our emulator lists a batch as soon as it exists (unless its list-lag fault is set); the real API may lag.
       reconcileSettleMs: emulator ? 2000 : 60_000,
+      codecKeys: process.env.CLAUDE_BATCH_CODEC_KEYS || undefined,
     });
     const native = await NativeConnection.connect({ address: temporalAddress });
     stops.push(() => native.close());
@@ -140,7 +143,7 @@ export async function startDevStack(o: DevStackOptions): Promise<DevStack> {
       uiUrl: `http://127.0.0.1:${o.uiPort}`,
       emulator,
       anthropicUrl,
-      client: new Client({ connection, namespace: 'default' }),
+      client: new Client({ connection, namespace: 'default', ...withCodec(clientCodec()) }),
       worker,
       config,
       stop: stopAll,

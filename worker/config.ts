@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
 import { toMs } from '../shared/duration.js';
+import { parseCodecKeys } from './payload-codec.js';
 
 /**
  * Worker settings, from the environment only. The Anthropic API key lives here and nowhere else: not in workflow
@@ -31,6 +32,23 @@ export const WorkerConfigSchema = z.object({
     .int()
     .min(0)
     .default(90 * 86_400_000),
+  /**
+   * CLAUDE_BATCH_CODEC_KEYS (`id:base64,…`, the first encrypts): payloads reach Temporal encrypted. A secret like
+   * the API key; checked here so a bad value stops the worker at start, with a message that names no key material.
+   */
+  codecKeys: z
+    .string()
+    .optional()
+    .superRefine((spec, ctx) => {
+      if (spec === undefined) return;
+      try {
+        parseCodecKeys(spec);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }),
+  /** Serve Prometheus metrics (ours and the Temporal SDK's) on this port; unset: no metrics endpoint. */
+  metricsPort: z.number().int().min(0).max(65535).optional(),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -56,5 +74,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     reconcileSettleMs: env.CLAUDE_BATCH_RECONCILE_SETTLE ? toMs(env.CLAUDE_BATCH_RECONCILE_SETTLE) : undefined,
     workspace: env.CLAUDE_BATCH_WORKSPACE || undefined,
     pricesMaxAgeMs: env.CLAUDE_BATCH_PRICES_MAX_AGE ? toMs(env.CLAUDE_BATCH_PRICES_MAX_AGE) : undefined,
+    codecKeys: env.CLAUDE_BATCH_CODEC_KEYS || undefined,
+    metricsPort: env.CLAUDE_BATCH_METRICS_PORT ? Number(env.CLAUDE_BATCH_METRICS_PORT) : undefined,
   });
 }

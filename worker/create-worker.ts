@@ -8,6 +8,7 @@ import { FileStore } from '../activities/storage.js';
 import { ModelDirectory } from '../activities/model-directory.js';
 import { workspaceFingerprint } from '../activities/workspace-fingerprint.js';
 import type { WorkerConfig } from './config.js';
+import { EncryptionCodec, parseCodecKeys, withCodec } from './payload-codec.js';
 
 // For users embedding the worker (`import { createBatchWorker, workerConfigFromEnv } from 'claude-batch/worker'`).
 export { workerConfigFromEnv, WorkerConfigSchema, type WorkerConfig } from './config.js';
@@ -66,5 +67,7 @@ export async function createBatchWorker(options: BatchWorkerOptions): Promise<Wo
     // it: after a worker dies, every job it held stalls that long (the SDK's default is 10 s).
     stickyQueueScheduleToStartTimeout: '3s',
     ...(options.interceptors ? { interceptors: options.interceptors } : {}),
+    // Codecs run outside the workflow sandbox, on every payload the worker sends or receives: the bundle is as is.
+    ...withCodec(config.codecKeys ? new EncryptionCodec(parseCodecKeys(config.codecKeys)) : undefined),
   });
 }

@@ -5,6 +5,16 @@ import { startDevStack } from '../dev-stack.js';
 import { consoleLogger } from '../console-logger.js';
 import { DEFAULT_TASK_QUEUE } from '../../shared/task-queue.js';
 import { port, positiveNumber } from '../parse-options.js';
+import { UserError } from '../cli-errors.js';
+import { installRuntimeWithMetrics } from '../../worker/metrics-server.js';
+
+function envPort(name: string, value: string): number {
+  try {
+    return port(value);
+  } catch {
+    throw new UserError(`${name} is not a port number: ${value}`, `set ${name} to a port 0–65535, e.g. 9464`);
+  }
+}
 
 export function devCommand(): Command {
   return new Command('dev')
@@ -35,7 +45,12 @@ export function devCommand(): Command {
         timeScale: number;
         taskQueue: string;
       }) => {
-        Runtime.install({ logger: consoleLogger(), shutdownSignals: [] });
+        const runtime = { logger: consoleLogger(), shutdownSignals: [] };
+        const metricsPort = process.env.CLAUDE_BATCH_METRICS_PORT;
+        const metrics = metricsPort
+          ? await installRuntimeWithMetrics(envPort('CLAUDE_BATCH_METRICS_PORT', metricsPort), runtime, '127.0.0.1')
+          : null;
+        if (!metrics) Runtime.install(runtime);
         const stack = await startDevStack({
           dataDir: path.resolve(o.dataDir),
           temporalPort: o.temporalPort,
@@ -53,6 +68,7 @@ export function devCommand(): Command {
           `  Anthropic API     ${stack.anthropicUrl}${stack.emulator ? `   (emulator, ${o.timeScale}x clock)` : ''}`,
         );
         console.log(`  worker            task queue ${o.taskQueue}, data dir ${path.resolve(o.dataDir)}`);
+        if (metrics) console.log(`  metrics           ${metrics.url}`);
         console.log('Press Ctrl-C to stop.');
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);

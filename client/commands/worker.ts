@@ -8,11 +8,17 @@ export function workerCommand(): Command {
     )
     .action(async () => {
       const config = loadWorkerConfig();
-      const { worker, address, namespace } = await prepareWorker(config);
+      const { worker, address, namespace, metrics } = await prepareWorker(config);
       console.log(`claude-batch worker: task queue ${config.taskQueue} on ${address} (namespace ${namespace})`);
       console.log(
         `  Anthropic API: ${config.anthropicBaseUrl ?? 'https://api.anthropic.com'}   data dir: ${config.dataDir}`,
       );
-      await worker.run();
+      if (metrics) console.log(`  metrics: ${metrics.url}`);
+      if (config.codecKeys) console.log('  payloads: encrypted (CLAUDE_BATCH_CODEC_KEYS)');
+      try {
+        await worker.run();
+      } finally {
+        await metrics?.close();
+      }
     });
 }

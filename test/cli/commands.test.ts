@@ -526,6 +526,7 @@ describe(
         'worker',
         'doctor',
         'emulator',
+        'codec-server',
       ];
       const runs = await pooled([[], ...commands.map((c) => [c])], 4, (c) => runCli([...c, '--help'], cliEnv));
       const [top, ...rest] = runs;
