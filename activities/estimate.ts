@@ -6,7 +6,7 @@ import { estimateJob, seededRandom, type Estimate, type ModelSample } from '../s
 import type { ChunkRef } from '../shared/job-types.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { priceTableAgeDays, roundUsd, unpricedModels, withPrices, type ModelPrice } from '../shared/pricing.js';
-import { outputRatioOf, type PilotMeasure } from '../shared/pilot.js';
+import { outputRatioOf, uncachedShareOf, type PilotMeasure } from '../shared/pilot.js';
 import { saveJobPrices } from './job-prices.js';
 import { beforeSubmitError } from './api-errors.js';
 import type { ActivityDeps } from './deps.js';
@@ -160,10 +160,11 @@ export function estimateActivities(deps: ActivityDeps) {
       const ratio = measured?.ratio ?? args.estimate.outputRatio;
       const estimate = estimateJob(samples, prices, ratio);
       const outputBound = measured?.errorBound ?? 0;
+      const uncachedShare = args.pilot ? uncachedShareOf(args.pilot.measure) : null;
       const clamp = (r: number) => Math.min(1, Math.max(0, r));
       const expectedRange = {
         lowUsd: roundUsd(
-          estimateJob(samples, prices, clamp(ratio * (1 - outputBound)), 'all-read').batchUsd *
+          estimateJob(samples, prices, clamp(ratio * (1 - outputBound)), 'all-read', uncachedShare).batchUsd *
             (1 - estimate.inputErrorBound),
         ),
         highUsd: roundUsd(

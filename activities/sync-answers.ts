@@ -1,6 +1,14 @@
 import { cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { APIError } from '@anthropic-ai/sdk';
-import { addTokens, costOf, requestNanoUsd, tokensOfUsage, usdOfNano, ZERO_TOKENS } from '../shared/pricing.js';
+import {
+  addTokens,
+  costOf,
+  promptTokensOf,
+  requestNanoUsd,
+  tokensOfUsage,
+  usdOfNano,
+  ZERO_TOKENS,
+} from '../shared/pricing.js';
 import type { ModelPrice, TokensByModel } from '../shared/pricing.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import { erroredResult, outcomeOf, type ResultLine } from '../shared/results.js';
@@ -250,7 +258,11 @@ export function syncAnswerActivities(deps: ActivityDeps) {
       const cost = requestNanoUsd(prices, m.model, used);
       if (cost === undefined) unpriced.add(m.model);
       else nano += cost;
-      if (args.measure) addAnswer(measure, used.output, maxTokens.get(line.custom_id) ?? 0);
+      if (args.measure)
+        addAnswer(measure, used.output, maxTokens.get(line.custom_id) ?? 0, {
+          uncached: used.input,
+          prompt: promptTokensOf(used),
+        });
     };
     try {
       for (const name of (await store.list(dir)).filter((n) => /^part-\d+\.jsonl$/.test(n)).sort())

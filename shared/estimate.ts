@@ -72,6 +72,11 @@ export function estimateJob(
   outputRatio: number,
   /** `per-batch`: each batch writes the shared prefix once; `all-read`: it is cached already (the best case). */
   caching: 'per-batch' | 'all-read' = 'per-batch',
+  /**
+   * In the best case, the share of each cacheable request's prompt left uncached when a pilot measured it lower
+   * than count_tokens differences make it (the API may count framing tokens in the cached prefix).
+   */
+  uncachedShare: number | null = null,
 ): Estimate {
   const tokens: TokenTotals = { input: 0, output: 0, cacheWrite5m: 0, cacheWrite1h: 0, cacheRead: 0 };
   const worstTokens: TokenTotals = { ...tokens };
@@ -104,12 +109,18 @@ export function estimateJob(
     const prefix = s.cacheableCounted > 0 ? s.prefixSum / s.cacheableCounted : 0;
     const cacheable = prefix >= s.minCacheableTokens ? Math.round(cacheableShare * s.requests) : 0;
     const writes = caching === 'all-read' ? 0 : Math.min(cacheable, s.chunks);
+    let uncached = modelInput - cacheable * prefix;
+    let cachedPrefix = prefix;
+    if (caching === 'all-read' && uncachedShare !== null && cacheable > 0 && uncachedShare * modelInput < uncached) {
+      uncached = uncachedShare * modelInput;
+      cachedPrefix = (modelInput - uncached) / cacheable;
+    }
     const t: TokenTotals = {
-      input: Math.round(modelInput - cacheable * prefix),
+      input: Math.round(uncached),
       output: Math.round(s.maxTokensSum * outputRatio),
       cacheWrite5m: s.cacheTtl === '5m' ? Math.round(writes * prefix) : 0,
       cacheWrite1h: s.cacheTtl === '1h' ? Math.round(writes * prefix) : 0,
-      cacheRead: Math.round((cacheable - writes) * prefix),
+      cacheRead: Math.round((cacheable - writes) * cachedPrefix),
     };
     for (const k of Object.keys(tokens) as (keyof TokenTotals)[]) tokens[k] += t[k];
     cachedRequests += cacheable;

@@ -13,6 +13,9 @@ export interface PilotMeasure {
   products: number;
   /** The 90th percentile of a synchronous answer's time, as measured (null when no answer was timed). */
   latencyP90Ms: number | null;
+  /** Σ uncached input tokens and Σ all prompt tokens (uncached, cache writes, cache reads), as billed. */
+  uncachedInput?: number;
+  promptInput?: number;
 }
 
 export const emptyMeasure = (): PilotMeasure => ({
@@ -23,10 +26,21 @@ export const emptyMeasure = (): PilotMeasure => ({
   maxTokensSquares: 0,
   products: 0,
   latencyP90Ms: null,
+  uncachedInput: 0,
+  promptInput: 0,
 });
 
-export function addAnswer(m: PilotMeasure, output: number, maxTokens: number): void {
+export function addAnswer(
+  m: PilotMeasure,
+  output: number,
+  maxTokens: number,
+  input?: { uncached: number; prompt: number },
+): void {
   m.n++;
+  if (input) {
+    m.uncachedInput = (m.uncachedInput ?? 0) + input.uncached;
+    m.promptInput = (m.promptInput ?? 0) + input.prompt;
+  }
   m.output += output;
   m.maxTokens += maxTokens;
   m.outputSquares += output * output;
@@ -48,6 +62,14 @@ export function outputRatioOf(m: PilotMeasure): { ratio: number; errorBound: num
   const meanMax = m.maxTokens / m.n;
   const variance = residual / (m.n - 1) / (m.n * meanMax * meanMax);
   return { ratio, errorBound: (1.96 * Math.sqrt(variance)) / ratio };
+}
+
+/**
+ * The share of prompt tokens the API billed as uncached input in the pilot: how it splits a prompt between the
+ * cached prefix and the rest, as measured rather than derived from count_tokens differences. Null without data.
+ */
+export function uncachedShareOf(m: PilotMeasure): number | null {
+  return m.promptInput ? (m.uncachedInput ?? 0) / m.promptInput : null;
 }
 
 /** The p-th percentile (0–1) of some durations, nearest rank. */

@@ -5,7 +5,8 @@ import { errorTypeOfStatus, retryableStatus, retryAfterSeconds, syncRetryDelayMs
 import { addAnswer, emptyMeasure, outputRatioOf, percentile, Reservoir } from '../../shared/pilot.js';
 import { initialState, roundFinished, unansweredRequests, type ChunkState } from '../../shared/job-state.js';
 import { syncReservationUsd } from '../../shared/budget.js';
-import { seededRandom } from '../../shared/estimate.js';
+import { estimateJob, seededRandom, type ModelSample } from '../../shared/estimate.js';
+import { loadPriceTable } from '../../config/load.js';
 
 const START = Date.parse('2026-12-02T00:00:00Z');
 
@@ -104,6 +105,51 @@ describe('pilot: measuring output', () => {
     const one = emptyMeasure();
     addAnswer(one, 10, 100);
     assert.deepEqual(outputRatioOf(one), { ratio: 0.1, errorBound: 1 }, 'one answer: no interval');
+  });
+
+  it("takes the pilot's measured uncached share for the best case of caching, keeping every prompt token", () => {
+    // 100 requests of 1,100 prompt tokens, a 1,000-token cached prefix: count_tokens differences say 100 uncached.
+    const s: ModelSample = {
+      requests: 100,
+      maxTokensSum: 10_000,
+      chunks: 2,
+      counted: 100,
+      inputSum: 110_000,
+      inputSquares: 100 * 1100 * 1100,
+      cacheableCounted: 100,
+      prefixSum: 100_000,
+      cacheTtl: '5m',
+      minCacheableTokens: 1024 - 100,
+    };
+    const prices = loadPriceTable();
+    const planned = estimateJob({ 'claude-haiku-4-5': s }, prices, 0.5);
+    assert.deepEqual(planned.tokens, {
+      input: 10_000,
+      output: 5000,
+      cacheWrite5m: 2000,
+      cacheWrite1h: 0,
+      cacheRead: 98_000,
+    });
+    const best = estimateJob({ 'claude-haiku-4-5': s }, prices, 0.5, 'all-read');
+    assert.deepEqual(best.tokens, {
+      input: 10_000,
+      output: 5000,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      cacheRead: 100_000,
+    });
+    // A pilot billed 5% of its prompts as uncached (the API put framing tokens in the prefix): the best case follows.
+    const measured = estimateJob({ 'claude-haiku-4-5': s }, prices, 0.5, 'all-read', 0.05);
+    assert.deepEqual(measured.tokens, {
+      input: 5500,
+      output: 5000,
+      cacheWrite5m: 0,
+      cacheWrite1h: 0,
+      cacheRead: 104_500,
+    });
+    assert.ok(measured.batchUsd < best.batchUsd && best.batchUsd < planned.batchUsd);
+    // A measured share above the count-based one never raises the best case.
+    assert.deepEqual(estimateJob({ 'claude-haiku-4-5': s }, prices, 0.5, 'all-read', 0.5).tokens, best.tokens);
   });
 
   it('takes the nearest-rank percentile of answer times', () => {
