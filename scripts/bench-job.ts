@@ -3,12 +3,19 @@
  * own process, so each one's memory is measured alone). Runs the sizes in BENCH_JOB_SIZES (default 100,000 and
  * 1,000,000 requests) and prints duration and peak RSS per size: flat memory means the peak barely moves.
  */
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { peakRssMb, startBenchTemporal, startCli } from './bench-stack.js';
+import { temporalCostOf } from './temporal-actions.js';
+
+/** CPU seconds (user + system) a live process has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz on Linux)
+}
 
 const SIZES = (process.env.BENCH_JOB_SIZES ?? '100000,1000000').split(',').map(Number);
 
@@ -78,7 +85,16 @@ async function run(env: TestWorkflowEnvironment, n: number) {
     })) as { lines: number };
     const seconds = (performance.now() - started) / 1000;
     if (result.lines !== n) throw new Error(`expected ${n} output lines, got ${result.lines}`);
-    return { n, seconds, workerMb: peakRssMb(worker.child.pid!), emulatorMb: peakRssMb(emulator.child.pid!) };
+    const workerCpu = cpuSeconds(worker.child.pid!);
+    const workerMb = peakRssMb(worker.child.pid!);
+    const emulatorMb = peakRssMb(emulator.child.pid!);
+    const jobId = `bench-job-${n}`;
+    // The job, its chunks (ids under the job's) and the workspace's submitter, which only this job used.
+    const temporal = await temporalCostOf(
+      env.client,
+      (id) => id === jobId || id.startsWith(`${jobId}/`) || id.startsWith('claude-batch-submitter-'),
+    );
+    return { n, seconds, workerMb, emulatorMb, workerCpu, temporal };
   } finally {
     worker.child.kill('SIGINT');
     emulator.child.kill();
@@ -93,7 +109,10 @@ try {
   for (const n of SIZES) {
     const r = await run(env, n);
     console.log(
-      `  ${r.n.toLocaleString('en-US').padStart(9)} requests: ${r.seconds.toFixed(1)} s (${Math.round(r.n / r.seconds).toLocaleString('en-US')} requests/s end to end), worker peak RSS ${r.workerMb.toFixed(0)} MB, emulator peak RSS ${r.emulatorMb.toFixed(0)} MB`,
+      `  ${r.n.toLocaleString('en-US').padStart(9)} requests: ${r.seconds.toFixed(1)} s (${Math.round(r.n / r.seconds).toLocaleString('en-US')} requests/s end to end), worker peak RSS ${r.workerMb.toFixed(0)} MB, emulator peak RSS ${r.emulatorMb.toFixed(0)} MB, worker CPU ${r.workerCpu.toFixed(1)} s`,
+    );
+    console.log(
+      `             Temporal: ${r.temporal.workflows} workflow runs, ${r.temporal.events} history events, ${r.temporal.actions} actions (${r.temporal.retries} activity retries)`,
     );
   }
 } finally {
