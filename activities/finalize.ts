@@ -218,6 +218,7 @@ export function finalizeActivities(deps: ActivityDeps) {
         outcomes,
         costUsd,
         standardUsd,
+        ...(report.actual.synchronous ? { synchronous: report.actual.synchronous } : {}),
       };
     },
   };

@@ -108,6 +108,8 @@ export interface JobReportSummary {
   outcomes: Record<string, number>;
   costUsd: number;
   standardUsd: number;
+  /** Requests the Messages API answered (pilot, deadline) and their cost at standard prices, part of `costUsd`. */
+  synchronous?: { requests: number; costUsd: number };
 }
 
 export type { Estimate };

@@ -79,12 +79,20 @@ export function reportMarkdown(r: JobReport): string {
     ...(e
       ? [
           `| estimate (${e.method}${e.method === 'sample' ? `, n=${e.sampleSize}, ±${pctBound(e.inputErrorBound)}% input` : ''}) | ${usd(e.batchUsd)} |`,
+          ...(e.expectedRange && e.expectedRange.lowUsd !== e.expectedRange.highUsd
+            ? [`| estimate, 95% range | ${usd(e.expectedRange.lowUsd)}–${usd(e.expectedRange.highUsd)} |`]
+            : []),
           ...(e.worst
             ? [`| estimate, worst case (no cache hits, answers at max_tokens) | ${usd(e.worst.batchUsd)} |`]
             : []),
+          ...(e.pilot
+            ? [
+                `| pilot: ${n(e.pilot.requests)} requests answered synchronously first, output measured at ${Math.round(100 * e.outputRatio)}% of max_tokens (±${pctBound(e.pilot.outputErrorBound)}%) | ${usd(e.pilot.costUsd)} |`,
+              ]
+            : []),
         ]
       : []),
-    `| actual${r.actual.synchronous ? '' : ' (batch prices)'} | ${usd(r.actual.costUsd)} |`,
+    `| actual${r.actual.synchronous ? ' (batches and synchronous answers)' : ' (batch prices)'} | ${usd(r.actual.costUsd)} |`,
     ...(r.actual.synchronous
       ? [
           `| of which ${n(r.actual.synchronous.requests)} answered synchronously (standard prices) | ${usd(r.actual.synchronous.costUsd)} |`,

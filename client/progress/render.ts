@@ -48,6 +48,12 @@ export function budgetLine(v: JobStatusView): string | null {
   return b.stopped ? `${standing} — ${b.stopped}` : standing;
 }
 
+/** "and a pilot of 20", when some requests are answered synchronously first. */
+function pilotNote(v: JobStatusView): string {
+  const pilot = v.chunks.find((c) => c.sync && c.ref.round === 0);
+  return pilot ? ` and a pilot of ${int(pilot.ref.requests)} (answered synchronously first)` : '';
+}
+
 /** The deadline, and when the job stops waiting for its batches (or that it did). */
 export function deadlineLine(v: JobStatusView): string | null {
   const d = v.deadline;
@@ -160,7 +166,7 @@ export function describeChanges(prev: JobStatusView | null, next: JobStatusView,
   if (next.prepared && !prev?.prepared) {
     const skipped = next.prepared.invalidLines;
     out.push(
-      `${at} ${int(next.prepared.requests)} requests in ${next.chunks.filter((c) => c.ref.round === 0).length} batch(es)${skipped ? `; ${int(skipped)} invalid line(s) skipped` : ''}`,
+      `${at} ${int(next.prepared.requests)} requests in ${next.chunks.filter((c) => c.ref.round === 0 && !c.sync).length} batch(es)${pilotNote(next)}${skipped ? `; ${int(skipped)} invalid line(s) skipped` : ''}`,
     );
     for (const p of (next.prepared.invalidFirst ?? []).slice(0, SKIPPED_SHOWN))
       out.push(`${at}   skipped line ${p.line}, ${p.field}: ${p.rule}`);
@@ -181,7 +187,9 @@ export function describeChanges(prev: JobStatusView | null, next: JobStatusView,
       `${at} ${c.ref.id}${batch} ${STATUS_WORDS[c.status] ?? c.status} ${int(chunkDone(c))}/${int(c.ref.requests)}${outcome}${c.error ? `: ${c.error}` : ''}`,
     );
   }
-  if (next.budget?.stopped && !prev?.budget?.stopped) out.push(`${at} ${budgetLine(next)}`);
+  if ((next.budget?.stopped && !prev?.budget?.stopped) || (next.budget && !prev?.budget))
+    out.push(`${at} ${budgetLine(next)}`);
+  if (next.deadline && !prev?.deadline) out.push(`${at} ${deadlineLine(next)}`);
   if (next.deadline?.reached && !prev?.deadline?.reached) out.push(`${at} ${deadlineLine(next)}`);
   if (next.totals.expiringSoon && !prev?.totals.expiringSoon)
     out.push(`${at} warning: a batch is close to its 24 h expiry`);

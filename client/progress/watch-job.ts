@@ -175,7 +175,7 @@ export function summaryLines(end: WatchEnd, jobId: string): string[] {
   return [
     `job ${jobId} completed: ${r.lines.toLocaleString('en-US')} result lines, one per request`,
     `  outcomes: ${outcomesLine(r.outcomes)}`,
-    `  cost ${usd(r.costUsd)} at batch prices${e ? ` (estimated ${usd(e.batchUsd)})` : ''}; the same tokens synchronously: ${usd(r.standardUsd)} — saved ${usd(r.standardUsd - r.costUsd)}`,
+    `  cost ${usd(r.costUsd)}${r.synchronous ? ` (${r.synchronous.requests.toLocaleString('en-US')} answered synchronously, ${usd(r.synchronous.costUsd)} at standard prices; the rest at batch prices)` : ' at batch prices'}${e ? ` (estimated ${usd(e.batchUsd)}${e.pilot ? ` + pilot ${usd(e.pilot.costUsd)}` : ''})` : ''}; the same tokens synchronously: ${usd(r.standardUsd)} — saved ${usd(r.standardUsd - r.costUsd)}`,
     ...(skipped?.invalidLines
       ? [
           `  skipped: ${skipped.invalidLines.toLocaleString('en-US')} invalid line(s), not submitted:`,
