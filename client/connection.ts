@@ -1,21 +1,25 @@
 import { Client, Connection } from '@temporalio/client';
-import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnection } from '@temporalio/worker';
 import { UserError } from './cli-errors.js';
 import { CODEC_KEYS_ENV, codecFromEnv, withCodec } from '../worker/payload-codec.js';
+import { temporalSettingsFromEnv, type TemporalSettings } from '../worker/connection-settings.js';
 import { commandName } from './command-name.js';
 
 /**
- * Temporal connection settings the way Temporal's own tools read them: a profile of the config file
- * (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE), overridden by TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
- * TEMPORAL_TLS… — so Temporal Cloud users need nothing new.
+ * Temporal connection settings the way Temporal's own tools read them (a config profile overridden by
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS…; see `temporalSettingsFromEnv`, which the
+ * worker uses too), with a config file or profile that cannot be read reported as a user error.
  */
-export function temporalSettings() {
-  const { connectionOptions, namespace } = loadClientConnectConfig();
-  return {
-    connectionOptions: { ...connectionOptions, address: connectionOptions.address ?? 'localhost:7233' },
-    namespace: namespace ?? 'default',
-  };
+export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+  try {
+    return temporalSettingsFromEnv(env);
+  } catch (err) {
+    // envconfig's messages name the profile or the file, never a key.
+    throw new UserError(
+      `cannot read the Temporal connection settings: ${(err as Error).message}`,
+      'check TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE and the certificate paths of that profile (or TEMPORAL_TLS_CLIENT_CERT_PATH / TEMPORAL_TLS_CLIENT_KEY_PATH)',
+    );
+  }
 }
 
 function unreachable(address: string, err: unknown): UserError {
@@ -53,7 +57,13 @@ export async function connectClient(): Promise<Client> {
   }
 }
 
-export async function connectNative(): Promise<{ connection: NativeConnection; namespace: string; address: string }> {
+/** The worker's native connection, and the settings it was made from (for the worker's own client checks). */
+export async function connectNative(): Promise<{
+  connection: NativeConnection;
+  namespace: string;
+  address: string;
+  connectionOptions: TemporalSettings['connectionOptions'];
+}> {
   const { connectionOptions, namespace } = temporalSettings();
   try {
     return {
@@ -61,6 +71,7 @@ export async function connectNative(): Promise<{ connection: NativeConnection; n
       connection: await (await import('@temporalio/worker')).NativeConnection.connect(connectionOptions),
       namespace,
       address: connectionOptions.address,
+      connectionOptions,
     };
   } catch (err) {
     throw unreachable(connectionOptions.address, err);

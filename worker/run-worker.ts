@@ -1,8 +1,8 @@
 import { Connection } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
+import type { NativeConnection, Worker } from '@temporalio/worker';
 import { z } from 'zod';
 import { UserError } from '../client/cli-errors.js';
-import { connectNative, temporalSettings } from '../client/connection.js';
+import type { TemporalSettings } from './connection-settings.js';
 import { workerConfigFromEnv, type WorkerConfig } from './config.js';
 import { createBatchWorker } from './create-worker.js';
 import { createSearchAttributesCommand, missingSearchAttributes } from './search-attribute-check.js';
@@ -45,13 +45,22 @@ async function startMetrics(config: WorkerConfig): Promise<MetricsServer | null>
   }
 }
 
+/** How the worker reaches Temporal: the CLI passes its `connectNative` (settings from `temporalSettingsFromEnv`). */
+export type ConnectNative = () => Promise<{
+  connection: NativeConnection;
+  namespace: string;
+  address: string;
+  connectionOptions: TemporalSettings['connectionOptions'];
+}>;
+
 /** Connects, checks the namespace has the job search attributes, and creates the worker (not yet running). */
 export async function prepareWorker(
   config: WorkerConfig,
+  connectNative: ConnectNative,
 ): Promise<{ worker: Worker; address: string; namespace: string; metrics: MetricsServer | null }> {
   const metrics = await startMetrics(config);
-  const { connection, namespace, address } = await connectNative();
-  const { connectionOptions } = temporalSettings();
+  // Only now: the first connection sets the Temporal runtime up, and the metrics must be installed before it.
+  const { connection, namespace, address, connectionOptions } = await connectNative();
   const client = await Connection.connect(connectionOptions as Parameters<typeof Connection.connect>[0]);
   try {
     const missing = await missingSearchAttributes(client, namespace);

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { loadWorkerConfig, prepareWorker } from '../../worker/run-worker.js';
+import { connectNative } from '../connection.js';
 
 export function workerCommand(): Command {
   return new Command('worker')
@@ -8,7 +9,7 @@ export function workerCommand(): Command {
     )
     .action(async () => {
       const config = loadWorkerConfig();
-      const { worker, address, namespace, metrics } = await prepareWorker(config);
+      const { worker, address, namespace, metrics } = await prepareWorker(config, connectNative);
       console.log(`claude-batch worker: task queue ${config.taskQueue} on ${address} (namespace ${namespace})`);
       console.log(
         `  Anthropic API: ${config.anthropicBaseUrl ?? 'https://api.anthropic.com'}   data dir: ${config.dataDir}`,
