@@ -29,6 +29,20 @@ interface JsonPayload {
 }
 
 const ALLOWED_HEADERS = 'Authorization, Content-Type, X-Namespace';
+const LOGIN_PATH = '/login';
+const SESSION_COOKIE = 'claude_batch_codec';
+const LOGIN_FORM =
+  '<!doctype html><title>claude-batch codec server</title><form method="post" action="/login">' +
+  '<label>Codec token <input name="token" type="password" autocomplete="off"></label> <button>Sign in</button></form>';
+
+/** One cookie's value from a Cookie header. */
+function cookieOf(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return decodeURIComponent(v.join('='));
+  }
+  return undefined;
+}
 
 function fromJson(p: JsonPayload): Payload {
   if (typeof p !== 'object' || p === null) throw new Error('a payload is not an object');
@@ -54,6 +68,10 @@ const sameSecret = (given: string, expected: string) =>
 export async function startCodecServer(o: CodecServerOptions): Promise<RunningCodecServer> {
   // Histories hold payloads of up to Temporal's 2 MB blob limit; the UI may send several at once.
   const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
+  // The sign-in form posts url-encoded; fastify reads only JSON by itself.
+  app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) =>
+    done(null, Object.fromEntries(new URLSearchParams(body as string))),
+  );
 
   const allowOrigin = (req: FastifyRequest, reply: FastifyReply) => {
     const origin = req.headers.origin;
@@ -66,10 +84,29 @@ export async function startCodecServer(o: CodecServerOptions): Promise<RunningCo
   app.addHook('onRequest', async (req, reply) => {
     allowOrigin(req, reply);
     // A browser's preflight carries no credentials: it only asks what the real request may send.
-    if (req.method === 'OPTIONS' || o.authToken === null) return;
+    if (req.method === 'OPTIONS' || o.authToken === null || req.url.split('?')[0] === LOGIN_PATH) return;
     const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
-    if (!bearer || !sameSecret(bearer, o.authToken))
+    const cookie = cookieOf(req.headers.cookie, SESSION_COOKIE);
+    const token = bearer ?? cookie;
+    if (!token || !sameSecret(token, o.authToken))
       return reply.code(401).header('WWW-Authenticate', 'Bearer').send({ message: 'unauthorized' });
+  });
+
+  /**
+   * Sign-in for the web UI, which cannot send a bearer token of ours: whoever holds the token posts it here once,
+   * and gets it back as an HttpOnly cookie that the browser sends with the UI's codec calls (the UI's "include
+   * credentials" setting). The UI and this server are the same site (ports do not count), so SameSite=Strict holds.
+   */
+  app.get(LOGIN_PATH, async (_req, reply) => reply.type('text/html').send(LOGIN_FORM));
+  app.post(LOGIN_PATH, async (req, reply) => {
+    const token = (req.body as { token?: unknown } | null)?.token;
+    if (o.authToken === null) return reply.type('text/html').send('<p>No token is needed here.</p>');
+    if (typeof token !== 'string' || !sameSecret(token, o.authToken))
+      return reply.code(401).type('text/html').send('<p>Wrong token.</p>');
+    return reply
+      .header('Set-Cookie', `${SESSION_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/`)
+      .type('text/html')
+      .send('<p>Signed in: the Temporal UI can decrypt payloads in this browser now.</p>');
   });
 
   app.options('/*', async (_req, reply) =>

@@ -273,6 +273,29 @@ describe('encrypted jobs on a Temporal dev server, read back through the codec s
     assert.equal(fromUi.headers.get('access-control-allow-origin'), uiOrigin);
     const stranger = await fetch(`${url}/decode`, { method: 'OPTIONS', headers: { origin: 'http://evil.example' } });
     assert.equal(stranger.headers.get('access-control-allow-origin'), null, 'other origins get no CORS grant');
+
+    // The web UI sends no token of ours: a person who holds it signs in once, and the browser's cookie goes along
+    // with the UI's codec calls ("include credentials").
+    assert.match(await (await fetch(`${url}/login`)).text(), /<form method="post"/);
+    const signIn = (t: string) =>
+      fetch(`${url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: t }).toString(),
+      });
+    const wrong = await signIn('not-the-token');
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.headers.get('set-cookie'), null);
+    const signedIn = await signIn(token);
+    assert.equal(signedIn.status, 200);
+    const cookie = signedIn.headers.get('set-cookie') ?? '';
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    const viaCookie = await post('/default/decode', { cookie: cookie.split(';')[0]!, origin: uiOrigin });
+    assert.equal(viaCookie.status, 200);
+    assert.equal(viaCookie.headers.get('access-control-allow-credentials'), 'true');
+    const badCookie = await post('/default/decode', { cookie: 'claude_batch_codec=forged', origin: uiOrigin });
+    assert.equal(badCookie.status, 401);
   });
 
   it('lets the CLI read an encrypted job with the keys, and says which setting it lacks without them', async () => {
