@@ -1,7 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import type { ChunkRef } from '../shared/job-types.js';
 import { lines } from './jsonl.js';
-import type { BlobStore } from './storage.js';
+import type { BlobStore } from '../storage/blob-store.js';
 
 /** Heartbeats at most this often: a line-by-line beat would cost more than the work. */
 const HEARTBEAT_EVERY_MS = 1000;

@@ -3,7 +3,7 @@ import { ChunkPlanner } from '../shared/chunking.js';
 import type { ChunkRef } from '../shared/job-types.js';
 import { chunkId } from './deps.js';
 import { writeLine } from './jsonl.js';
-import type { AtomicWrite, BlobStore } from './storage.js';
+import type { AtomicWrite, BlobStore } from '../storage/blob-store.js';
 
 /** Writes request lines into chunk files of one round, starting a new file whenever a limit would be passed. */
 export class ChunkWriter {

@@ -13,7 +13,8 @@ import { beater, chunkCustomIds } from './chunk-ids.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import { outcomeOf, shouldRetry, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
-import { LineWriter, lines, terminatedLines } from './jsonl.js';
+import { PartWriter, partLines } from './download-parts.js';
+import { LineWriter, lines } from './jsonl.js';
 import { countOutcome, resultLines } from './metrics.js';
 
 export interface FetchArgs {
@@ -64,34 +65,68 @@ const preview = (ids: Iterable<string>, max = 3): string => {
  * twice is kept once.
  *
  * The API has no ranged download and does not promise the same order twice, so a retried download resumes by
- * custom_id: the complete lines already on disk are kept, and only the ids not among them are appended. A
- * download that breaks off or comes back short fails (retryably) and keeps its partial file for the next attempt;
- * from attempt `RESULTS_FULL_ATTEMPTS` on, requests still missing from a complete download are sent again.
+ * custom_id: the download is stored as parts committed as it goes (download-parts.ts), a retry keeps the lines its
+ * parts hold and writes only the ids not among them, in parts after them. A download that breaks off or comes back
+ * short fails (retryably) and keeps its parts for the next attempt; from attempt `RESULTS_FULL_ATTEMPTS` on,
+ * requests still missing from a complete download are sent again. Once complete, the parts are made into the one
+ * results file, so every later reader (tally, finalize) reads one file, in S3 as on disk.
  */
 export function fetchActivities(deps: ActivityDeps) {
   const { store } = deps;
 
   const roundDir = (args: FetchArgs) => store.join(args.jobDir, 'rounds', String(args.chunk.round));
 
+  /** Where a chunk's download keeps its parts until they make the results file (see download-parts). */
+  const partsDir = (args: FetchArgs) => store.join(roundDir(args), 'download', args.chunk.id);
+
   /**
-   * Keeps the valid prefix of an earlier attempt's partial file: complete lines of distinct, expected ids. It
-   * stops at the first line that is not (the half line a dying download left, or anything unexpected) and cuts the
-   * file there, so what is appended next starts on a fresh line.
+   * The lines of the download's parts that the results file keeps: complete lines of distinct, expected ids, in
+   * the order they were downloaded. Anything else (a line a dying download cut, anything unexpected) is skipped.
    */
-  async function keepEarlierLines(partial: string, expected: Set<string>, have: Set<string>): Promise<void> {
-    const beat = beater();
-    let bytes = 0;
-    for await (const { line, bytes: size } of terminatedLines(store.read(partial))) {
+  async function* keptLines(args: FetchArgs, expected: Set<string>): AsyncGenerator<{ id: string; line: string }> {
+    const seen = new Set<string>();
+    for await (const line of partLines(store, partsDir(args))) {
       const id = customIdOf(line);
-      if (id === null || !expected.has(id) || have.has(id)) break;
-      have.add(id);
-      bytes += size;
-      beat({ kept: have.size });
+      if (id === null || !expected.has(id) || seen.has(id)) continue;
+      seen.add(id);
+      yield { id, line };
     }
-    await store.truncate(partial, bytes);
   }
 
-  /** Downloads into `<results>.download`, moved to `results` once complete; returns the lines kept from before. */
+  /** The ids an earlier attempt's parts already hold. */
+  async function keepEarlierLines(args: FetchArgs, expected: Set<string>, have: Set<string>): Promise<void> {
+    const beat = beater();
+    for await (const { id } of keptLines(args, expected)) {
+      have.add(id);
+      beat({ kept: have.size });
+    }
+  }
+
+  /**
+   * Writes the results file from the parts (streamed, committed at once), then removes the parts. A worker that
+   * dies in between leaves both: the next attempt makes the same file from the same parts.
+   */
+  async function assemble(args: FetchArgs, expected: Set<string>, resultsUri: string): Promise<void> {
+    const beat = beater();
+    const file = await store.write(resultsUri);
+    const out = new LineWriter(file.stream);
+    let written = 0;
+    try {
+      for await (const { line } of keptLines(args, expected)) {
+        await out.line(line);
+        beat({ assembled: ++written });
+      }
+      await out.close();
+    } catch (err) {
+      await out.discard();
+      await file.abort();
+      throw err;
+    }
+    await file.commit();
+    await store.remove(partsDir(args));
+  }
+
+  /** Downloads into parts (`download/<chunk>/`), made into `results` once complete; returns the lines kept from before. */
   async function download(args: FetchArgs, expected: Set<string>, resultsUri: string): Promise<number> {
     const { attempt } = activityInfo();
     /** A complete download that came back wrong: tried again, with a growing pause, up to the bound. */
@@ -103,27 +138,27 @@ export function fetchActivities(deps: ActivityDeps) {
         nextRetryDelay: `${SHORT_DOWNLOAD_DELAY_S * attempt}s`,
         ...(details ? { details } : {}),
       });
-    const partial = `${resultsUri}.download`;
     const have = new Set<string>();
-    if (attempt > 1 && (await store.exists(partial))) await keepEarlierLines(partial, expected, have);
-    else await store.remove(partial);
+    // A first attempt starts afresh: parts left by an earlier run of the same job id are not this batch's.
+    if (attempt > 1) await keepEarlierLines(args, expected, have);
+    else await store.remove(partsDir(args));
     const kept = have.size;
     if (kept > 0 && kept === expected.size) {
-      // The earlier attempt had it all and died before moving it into place: every request has its one line.
-      await store.move(partial, resultsUri);
+      // The earlier attempt had it all and died before making the results file: every request has its one line.
+      await assemble(args, expected, resultsUri);
       return kept;
     }
     if (kept > 0) log.info(`resuming the results download of ${args.batchId}: ${kept} results kept from before`);
 
     const beat = beater();
     beat({ kept, received: 0, written: kept }, true);
-    const out = new LineWriter(await store.append(partial));
+    const out = await PartWriter.after(store, partsDir(args));
     const signal = cancellationSignal();
     let received = 0;
     let unexpected: string | null = null;
     let strangers = 0;
     try {
-      // Passing the signal stops a canceled or timed-out attempt from appending alongside its successor.
+      // Passing the signal stops a canceled or timed-out attempt from writing parts alongside its successor.
       const stream = await deps.anthropic.messages.batches.results(args.batchId, {}, { signal });
       for await (const line of stream) {
         received++;
@@ -141,14 +176,14 @@ export function fetchActivities(deps: ActivityDeps) {
         beat({ kept, received, written: have.size });
       }
     } catch (err) {
-      // Whatever broke (the connection, a 404 right after the batch ended, a half line), what reached the file
-      // stays for the next attempt: flush it and fail normally.
-      await out.close().catch(() => undefined);
+      // Whatever broke (the connection, a 404 right after the batch ended, a half line), what was downloaded
+      // stays for the next attempt: commit the part in progress and fail normally.
+      await out.commit().catch(() => undefined);
       if (signal.aborted) throw signal.reason ?? err;
       if (out.error) throw out.error;
       throw ApplicationFailure.create({
         type: 'ResultsIncomplete',
-        message: `the results download of batch ${args.batchId} broke off after ${received} lines (${have.size} of ${expected.size} results on disk): ${err instanceof Error ? err.message : String(err)}`,
+        message: `the results download of batch ${args.batchId} broke off after ${received} lines (${have.size} of ${expected.size} results stored): ${err instanceof Error ? err.message : String(err)}`,
         nonRetryable: false,
         cause: err instanceof Error ? err : undefined,
         details: [{ received, onDisk: have.size, expected: expected.size }],
@@ -156,7 +191,7 @@ export function fetchActivities(deps: ActivityDeps) {
     } finally {
       resultLines.inc(received);
     }
-    await out.close();
+    await out.commit();
     beat({ kept, received, written: have.size }, true);
     if (unexpected !== null) {
       const what = `batch ${args.batchId} returned ${strangers} results that are not requests of chunk ${args.chunk.id} (e.g. '${unexpected}')`;
@@ -179,7 +214,7 @@ export function fetchActivities(deps: ActivityDeps) {
         `the results of batch ${args.batchId} still lack ${missing} requests after ${attempt} downloads (${which}); they go to the retry round`,
       );
     }
-    await store.move(partial, resultsUri);
+    await assemble(args, expected, resultsUri);
     return kept;
   }
 

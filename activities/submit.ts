@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { beforeSubmitError } from './api-errors.js';
 import { createFailure } from './create-failure.js';
 import { createHeaders, createOptionsOf } from './create-options.js';
-import type { ActivityDeps } from './deps.js';
+import { claimUri, type ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
 import { chunkCustomIds } from './chunk-ids.js';
 import { candidateWindow, fitsWindow, type Intent } from '../shared/reconcile-window.js';
@@ -48,11 +48,11 @@ const CONFIRM_LINES = 1000;
  *     on the same workspace is never taken for ours on its size alone. None: create again, but only once the
  *     API's list has had time to settle (it lags behind creates).
  * Creates run with SDK retries off (a blind retry of a create is how batches get paid twice); the submitter's
- * activity retries reconcile first. Claims are exclusive files under <dataDir>/claims.
+ * activity retries reconcile first. Claims are exclusive files under <storage root>/claims (`claimUri`), shared by
+ * every worker of that storage.
  */
 export function submitActivities(deps: ActivityDeps) {
   const { store, anthropic } = deps;
-  const claimUri = (batchId: string) => store.join(store.resolve(deps.dataDir), 'claims', batchId);
   const recordsOf = (jobDir: string, chunk: ChunkRef) => {
     const base = store.join(jobDir, 'rounds', String(chunk.round), 'submit', chunk.id);
     return { doneUri: `${base}.batch.json`, intentUri: `${base}.intent.json` };
@@ -71,8 +71,8 @@ export function submitActivities(deps: ActivityDeps) {
 
   /** Claims a batch for `owner`, or finds it claimed by `owner` already (an earlier attempt died after claiming). */
   async function claim(batchId: string, owner: string): Promise<boolean> {
-    if (await store.createExclusive(claimUri(batchId), owner)) return true;
-    return (await store.readText(claimUri(batchId))) === owner;
+    if (await store.createExclusive(claimUri(deps, batchId), owner)) return true;
+    return (await store.readText(claimUri(deps, batchId))) === owner;
   }
 
   async function candidates(intent: Intent, owner: string, exclude: ReadonlySet<string>): Promise<MessageBatch[]> {
@@ -199,9 +199,9 @@ export function submitActivities(deps: ActivityDeps) {
         // data dir took it as a candidate, and its results will tell that chunk it is not its own.
         log.warn('a batch this chunk just created was taken as a candidate by another chunk; claiming it', {
           batchId: batch.id,
-          claimedBy: await store.readText(claimUri(batch.id)).catch(() => '?'),
+          claimedBy: await store.readText(claimUri(deps, batch.id)).catch(() => '?'),
         });
-        await store.writeJson(claimUri(batch.id), owner);
+        await store.writeJson(claimUri(deps, batch.id), owner);
       }
       return record(batch, false);
     },

@@ -23,9 +23,9 @@ export function failureHint(type: string | null): string | null {
     case 'OutputClash':
       return 'choose another --out (and --report)';
     case 'StorageAccessDenied':
-      return "the worker may use only the folders in its CLAUDE_BATCH_ALLOWED_ROOTS (default: the worker's working directory); move the files there or widen that setting on the worker";
+      return "the worker may use only the folders (and s3:// buckets or prefixes) in its CLAUDE_BATCH_ALLOWED_ROOTS (default: the worker's working directory) and CLAUDE_BATCH_STORAGE; move the files there or widen that setting on the worker";
     case 'StorageUnsupported':
-      return 'pass a local path or a file:// URI';
+      return 'pass a local path, a file:// or an s3:// URI';
     case 'InputNotFound':
     case 'InputENOENT':
       return 'check the path: it is read on the worker, which must see the same file system';

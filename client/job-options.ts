@@ -133,20 +133,26 @@ export function addJobOptions(cmd: Command): Command {
     .option('--webhook <url>', 'POST a warning here before a batch expires (must be allow-listed on the worker)');
 }
 
-/** A path typed in a terminal means a file here: made absolute, so the worker (same machine or shared disk) finds it. */
+/**
+ * A path typed in a terminal means a file here: made absolute, so the worker (same machine or shared disk) finds it.
+ * An s3:// URI names the same object everywhere: it goes to the worker as it is.
+ */
 export function localUri(p: string): string {
   if (p.startsWith('file://')) return p;
   const scheme = uriScheme(p);
+  if (scheme === 's3') return p;
   if (scheme)
     throw new UserError(
-      `${p}: the ${scheme}:// scheme is not supported; claude-batch reads and writes local paths (and file:// URIs)`,
+      `${p}: the ${scheme}:// scheme is not supported; claude-batch reads and writes local paths, file:// and s3:// URIs`,
       scheme.startsWith('http') ? 'download the file first, then pass its path' : 'pass a path on the worker’s disk',
     );
   return path.resolve(p);
 }
 
+/** A local input must exist here; an s3:// one is checked by the worker (preflight), which has the bucket's access. */
 export function requireLocalFile(p: string, what: string): string {
   const uri = localUri(p);
+  if (uriScheme(uri) === 's3') return uri;
   const file = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
   if (!existsSync(file)) throw new UserError(`${what} ${p} does not exist`, `check the path (resolved to ${file})`);
   if (statSync(file).isDirectory())

@@ -8,7 +8,7 @@
  * the workers take from this process's environment). BENCH_RESTART_PHASES picks phases (default: all four).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -19,6 +19,7 @@ import { JobInputSchema } from '../shared/job-input.js';
 import type { FaultsInput } from '../emulator/faults.js';
 import { workerConfigFromEnv } from '../worker/config.js';
 import { until } from '../test/helpers/wait.js';
+import { downloadedLines } from '../test/helpers/jobs.js';
 
 const PHASES = ['submit', 'poll', 'fetch', 'finalize'] as const;
 type Phase = (typeof PHASES)[number];
@@ -244,11 +245,11 @@ const SCENARIOS: Record<Phase, Scenario> = {
     baseLatency: '1s',
     faults: { resultsLinesPerSecond: 1000 },
     killMoment: async (ctx) => {
-      const results = path.join(ctx.dataDir, 'jobs', ctx.jobId, 'rounds', '0', 'results');
-      await until(() => {
-        const f = existsSync(results) && readdirSync(results).find((n) => n.endsWith('.download'));
-        return f && readFileSync(path.join(results, f), 'utf8').split('\n').length > 3000 ? true : null;
-      }, 'a download under way');
+      const round = path.join(ctx.dataDir, 'jobs', ctx.jobId, 'rounds', '0');
+      await until(
+        () => (Object.values(downloadedLines(round)).some((n) => n > 3000) ? true : null),
+        'a download under way',
+      );
     },
     progress: async (ctx, since) => {
       const call = await until(() => callsSince(ctx.em, since, isResults), 'a new download', PROGRESS_TIMEOUT_MS);

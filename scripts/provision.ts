@@ -1,7 +1,7 @@
 /**
  * npm run provision — installs what the tests need on a fresh machine, into git-ignored folders under .cache/:
  * the Temporal CLI (dev server), the time-skipping test server, and a Python venv with the official `anthropic`
- * SDK; plus Chromium for the browser test of the Temporal UI (Debian's package, as root). Idempotent: what is
+ * SDK and moto's S3 server (test/python/requirements.txt); plus Chromium for the browser test of the Temporal UI (Debian's package, as root). Idempotent: what is
  * present is not installed again.
  */
 import { createHash } from 'node:crypto';

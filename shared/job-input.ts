@@ -11,16 +11,19 @@ const duration = (label: string) =>
     message: `${label} must be a duration such as "30s", "10m" or "24h"`,
   });
 
-/** Where a job reads and writes: `file://` URIs, or paths (relative ones resolve under the worker's data dir). */
+/**
+ * Where a job reads and writes: `file://` and `s3://` URIs, or paths (relative ones resolve under the worker's data
+ * dir). Whether the worker may touch them is its own check (allowed roots), at preflight.
+ */
 const uri = z
   .string()
   .min(1)
   .superRefine((v, ctx) => {
     const scheme = uriScheme(v);
-    if (scheme && scheme !== 'file')
+    if (scheme && scheme !== 'file' && scheme !== 's3')
       ctx.addIssue({
         code: 'custom',
-        message: `the ${scheme}:// scheme is not supported: use a path or a file:// URI (got ${JSON.stringify(v)})`,
+        message: `the ${scheme}:// scheme is not supported: use a path, a file:// or an s3:// URI (got ${JSON.stringify(v)})`,
       });
   });
 

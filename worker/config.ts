@@ -1,5 +1,8 @@
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { s3SettingsFromEnv } from '../storage/s3-client.js';
+import { isS3Uri } from '../storage/s3-uri.js';
 import { DEFAULT_TASK_QUEUE } from '../shared/task-queue.js';
 import { toMs } from '../shared/duration.js';
 import { parseCodecKeys } from './payload-codec.js';
@@ -13,7 +16,17 @@ export const WorkerConfigSchema = z.object({
   anthropicBaseUrl: z.url().optional(),
   taskQueue: z.string().min(1).default(DEFAULT_TASK_QUEUE),
   dataDir: z.string().min(1),
+  /**
+   * The root of job folders and claims (`CLAUDE_BATCH_STORAGE`): a path, or `s3://bucket/prefix` so that workers
+   * on other machines (each with its own data dir) run the same jobs. Unset: the data dir.
+   */
+  storage: z.string().min(1).optional(),
+  /** Folders, and `s3://bucket[/prefix]` URIs, that jobs may read and write besides the data dir and storage. */
   allowedRoots: z.array(z.string()),
+  /** Where the S3 API is (no credentials: the AWS SDK's default chain finds those). Unset: from the environment. */
+  s3: z
+    .object({ endpoint: z.string().optional(), forcePathStyle: z.boolean(), region: z.string().optional() })
+    .optional(),
   webhookAllowlist: z.array(z.string()),
   pricesFile: z.string().optional(),
   /**
@@ -58,6 +71,13 @@ const list = (value: string | undefined, separator: string | RegExp) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+/** A place given as a path, `file://` or `s3://` URI: local ones absolute, s3:// ones as they are. */
+const place = (value: string) =>
+  isS3Uri(value) ? value : path.resolve(value.startsWith('file://') ? fileURLToPath(value) : value);
+
+// `:` separates roots on POSIX, but not the one in `s3://`.
+const ROOTS_SEPARATOR = path.delimiter === ':' ? /:(?!\/\/)/ : path.delimiter;
+
 export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const dataDir = path.resolve(env.CLAUDE_BATCH_DATA_DIR ?? path.join(process.cwd(), '.data', 'claude-batch'));
   return WorkerConfigSchema.parse({
@@ -65,10 +85,12 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     anthropicBaseUrl: env.ANTHROPIC_BASE_URL || undefined,
     taskQueue: env.CLAUDE_BATCH_TASK_QUEUE || undefined,
     dataDir,
+    storage: env.CLAUDE_BATCH_STORAGE ? place(env.CLAUDE_BATCH_STORAGE) : undefined,
     allowedRoots:
       env.CLAUDE_BATCH_ALLOWED_ROOTS !== undefined
-        ? list(env.CLAUDE_BATCH_ALLOWED_ROOTS, path.delimiter)
+        ? list(env.CLAUDE_BATCH_ALLOWED_ROOTS, ROOTS_SEPARATOR).map(place)
         : [process.cwd()],
+    s3: s3SettingsFromEnv(env),
     webhookAllowlist: list(env.CLAUDE_BATCH_WEBHOOK_ALLOWLIST, ','),
     pricesFile: env.CLAUDE_BATCH_PRICES || undefined,
     reconcileSettleMs: env.CLAUDE_BATCH_RECONCILE_SETTLE ? toMs(env.CLAUDE_BATCH_RECONCILE_SETTLE) : undefined,

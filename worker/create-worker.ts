@@ -4,7 +4,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { loadModelCatalog, loadPriceTable } from '../config/load.js';
 import { createActivities, type ActivityDeps } from '../activities/index.js';
-import { FileStore } from '../activities/storage.js';
+import { openStore } from '../storage/routed-store.js';
+import { s3Client, s3SettingsFromEnv } from '../storage/s3-client.js';
 import { ModelDirectory } from '../activities/model-directory.js';
 import { workspaceFingerprint } from '../activities/workspace-fingerprint.js';
 import type { WorkerConfig } from './config.js';
@@ -33,13 +34,16 @@ export function activityDeps(config: WorkerConfig): ActivityDeps {
     ...(config.anthropicBaseUrl ? { baseURL: config.anthropicBaseUrl } : {}),
     maxRetries: 2,
   });
+  const storageRoot = config.storage ?? config.dataDir;
+  const s3 = () => s3Client(config.s3 ?? s3SettingsFromEnv());
   return {
-    store: new FileStore(config.dataDir, config.allowedRoots),
+    store: openStore({ dataDir: config.dataDir, allowedRoots: config.allowedRoots, storageRoot, s3 }),
     anthropic,
     prices: loadPriceTable(config.pricesFile),
     models: loadModelCatalog(),
     modelDirectory: new ModelDirectory(anthropic),
     dataDir: config.dataDir,
+    storageRoot,
     webhookAllowlist: config.webhookAllowlist,
     reconcileSettleMs: config.reconcileSettleMs,
     pricesMaxAgeMs: config.pricesMaxAgeMs,

@@ -82,7 +82,7 @@ function createCommand(): Command {
       .description('Create a Schedule that starts a batch job on a cron spec')
       .argument('<name>', 'schedule id; its jobs are named <name>-<scheduled time>')
       .requiredOption('--cron <expr>', 'cron spec, e.g. "0 2 * * *" for 02:00 every night')
-      .requiredOption('--input <uri>', 'input file (path or file:// URI; may use {date})')
+      .requiredOption('--input <uri>', 'input file (path, file:// or s3:// URI; may use {date})')
       .requiredOption('--output <uri>', 'output file template, e.g. results/{date}.jsonl ({date}, {time}, {jobId})')
       .option('--timezone <tz>', 'time zone of the cron spec (IANA name)', 'UTC')
       .addOption(

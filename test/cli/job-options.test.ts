@@ -179,11 +179,12 @@ describe('job input from flags', () => {
 });
 
 describe('local paths', () => {
-  it('makes paths absolute, keeps file:// URIs and names an unsupported scheme', () => {
+  it('makes paths absolute, keeps file:// and s3:// URIs and names an unsupported scheme', () => {
     assert.equal(localUri('in.jsonl'), path.resolve('in.jsonl'));
     assert.equal(localUri('/abs/in.jsonl'), '/abs/in.jsonl');
     assert.equal(localUri('file:///abs/in.jsonl'), 'file:///abs/in.jsonl');
-    assert.throws(() => localUri('s3://bucket/in.jsonl'), /the s3:\/\/ scheme is not supported/);
+    assert.equal(localUri('s3://bucket/in.jsonl'), 's3://bucket/in.jsonl');
+    assert.throws(() => localUri('gs://bucket/in.jsonl'), /the gs:\/\/ scheme is not supported/);
     assert.throws(
       () => localUri('HTTPS://example.com/in.jsonl'),
       (err: UserError) => /the https:\/\/ scheme is not supported/.test(err.message) && /download/.test(err.hint!),

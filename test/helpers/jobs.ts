@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
@@ -52,3 +52,29 @@ export function readReport(output: string): JobReport {
 }
 
 export const idsOf = (count: number, prefix = 'req') => Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+
+/**
+ * How many result lines each chunk's download in progress has stored in a round folder (its committed parts,
+ * `download/<chunk>/000001.jsonl`, …: see activities/download-parts.ts), by chunk id.
+ */
+export function downloadedLines(roundDir: string): Record<string, number> {
+  const root = path.join(roundDir, 'download');
+  const counts: Record<string, number> = {};
+  for (const chunk of ifThere(() => readdirSync(root), [])) {
+    const dir = path.join(root, chunk);
+    let lines = 0;
+    // Parts go (the download made into its results file) while the worker runs: what vanished counts as nothing.
+    for (const part of ifThere(() => readdirSync(dir), []).filter((n) => /^\d{6}\.jsonl$/.test(n)))
+      lines += (ifThere(() => readFileSync(path.join(dir, part), 'utf8'), '').match(/\n/g) ?? []).length;
+    counts[chunk] = lines;
+  }
+  return counts;
+}
+
+function ifThere<T>(read: () => T, otherwise: T): T {
+  try {
+    return read();
+  } catch {
+    return otherwise;
+  }
+}

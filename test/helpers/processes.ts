@@ -19,11 +19,12 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Runs the real `claude-batch` binary. */
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
+/** Runs the real `claude-batch` binary (in `cwd`, default this process's). */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Spawned {
   const child = spawn(process.execPath, [CLI, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(cwd ? { cwd } : {}),
   });
   let out = '';
   const listeners = new Set<() => void>();

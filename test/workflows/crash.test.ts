@@ -1,13 +1,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { batchJob } from '../../workflows/index.js';
 import { statusQuery } from '../../workflows/messages.js';
 import type { ChunkOutcome } from '../../shared/job-types.js';
 import { startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
-import { assertExactOutput, idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
+import {
+  assertExactOutput,
+  downloadedLines,
+  idsOf,
+  jobDir,
+  readOutput,
+  readReport,
+  writeJobInput,
+} from '../helpers/jobs.js';
 import { spawnWorker, type Spawned } from '../helpers/processes.js';
 import { startDevServer } from '../helpers/temporal.js';
 import { until } from '../helpers/wait.js';
@@ -120,11 +128,8 @@ describe('crashes: SIGKILL the worker process at each step; a new worker finishe
       setup: (em) => em.setFaults({ resultsLinesPerSecond: 2500 }),
     });
     const first = await job.startWorker();
-    const partial = () => {
-      const dir = path.join(job.dir, 'data', 'jobs', 'crash-fetch', 'rounds', '0', 'results');
-      const file = existsSync(dir) && readdirSync(dir).find((f) => f.endsWith('.download'));
-      return file ? readFileSync(path.join(dir, file), 'utf8').split('\n').length - 1 : 0;
-    };
+    const partial = () =>
+      downloadedLines(path.join(job.dir, 'data', 'jobs', 'crash-fetch', 'rounds', '0'))['r0-c0001'] ?? 0;
     await until(() => partial() > 2000, 'a download in progress');
     await first.kill('SIGKILL');
     await job.em.setFaults({});

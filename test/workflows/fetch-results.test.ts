@@ -88,6 +88,15 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
   const fileOf = (uri: string) => fileURLToPath(uri);
   const resultsFile = (jobDir: string, chunk: ChunkRef) =>
     path.join(fileOf(jobDir), 'rounds', String(chunk.round), 'results', `${chunk.id}.jsonl`);
+  /** The folder of a download's committed parts (activities/download-parts.ts): `000001.jsonl`, … */
+  const partsDir = (jobDir: string, chunk: ChunkRef) =>
+    path.join(fileOf(jobDir), 'rounds', String(chunk.round), 'download', chunk.id);
+  /** The lines of every committed part, in order. */
+  const partLines = (jobDir: string, chunk: ChunkRef): Line[] =>
+    readdirSync(partsDir(jobDir, chunk))
+      .filter((n) => /^\d{6}\.jsonl$/.test(n))
+      .sort()
+      .flatMap((n) => readLines(path.join(partsDir(jobDir, chunk), n)));
 
   /** A batch of `reqs` on the emulator, ended. */
   async function endedBatch(reqs: Request[]): Promise<string> {
@@ -112,14 +121,14 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
     return env.run(fetchActivities(deps).fetchResults, args);
   }
 
-  /** Nothing but the final files is left in the round's folders. */
+  /** Nothing but the final files is left in the round's folders (no temp file, no download part). */
   function assertNoTempFiles(jobDir: string) {
     const dir = path.join(fileOf(jobDir), 'rounds');
     const walk = (d: string): string[] =>
       readdirSync(d, { withFileTypes: true }).flatMap((e) =>
         e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)],
       );
-    const stray = walk(dir).filter((f) => /\.(download|partial-[\w-]+|tmp-\d+)$/.test(f));
+    const stray = walk(dir).filter((f) => /\/download\/|\.(download|partial-[\w-]+|tmp-\d+)$/.test(f));
     assert.deepEqual(stray, [], 'no temp file is left behind');
   }
 
@@ -128,11 +137,17 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
     const { jobDir, chunk } = chunkOf('resume', reqs);
     const batchId = await endedBatch(reqs);
     const api = await collect(await em.client.messages.batches.results(batchId));
-    // A dead attempt got 25 results — in another order than this download will send them — and half of one more.
+    // Dead attempts got 25 results — in another order than this download will send them — in two parts, the
+    // second with half of one more line (what a store without atomic parts could leave) and one line twice.
     const earlier = api.slice(-25).reverse();
-    const partial = `${resultsFile(jobDir, chunk)}.download`;
-    mkdirSync(path.dirname(partial), { recursive: true });
-    writeFileSync(partial, earlier.map((l) => JSON.stringify(l) + '\n').join('') + JSON.stringify(api[0]).slice(0, 40));
+    const dir = partsDir(jobDir, chunk);
+    mkdirSync(dir, { recursive: true });
+    const jsonl = (ls: typeof api) => ls.map((l) => JSON.stringify(l) + '\n').join('');
+    writeFileSync(path.join(dir, '000001.jsonl'), jsonl(earlier.slice(0, 10)));
+    writeFileSync(
+      path.join(dir, '000002.jsonl'),
+      jsonl([earlier[3]!, ...earlier.slice(10)]) + JSON.stringify(api[0]).slice(0, 40),
+    );
 
     const beats: Record<string, number>[] = [];
     const outcome = await attempt({ jobDir, chunk, batchId }, 2, beats);
@@ -163,8 +178,7 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
     const batchId = await endedBatch(reqs);
     await em.setFaults({ resultsCutoff: { afterLines: 100 } });
     await assert.rejects(attempt({ jobDir, chunk, batchId }, 1), failure('ResultsIncomplete', false));
-    const partial = `${resultsFile(jobDir, chunk)}.download`;
-    assert.equal(readLines(partial).length, 100, 'the complete lines stay for the next attempt');
+    assert.equal(partLines(jobDir, chunk).length, 100, 'the complete lines stay for the next attempt');
     assert.ok(!existsSync(resultsFile(jobDir, chunk)), 'nothing is final yet');
 
     const beats: Record<string, number>[] = [];

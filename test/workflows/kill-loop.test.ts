@@ -11,7 +11,15 @@ import { ENDED_PHASES } from '../../shared/job-state.js';
 import { submitterWorkflowId } from '../../shared/submission.js';
 import { workspaceFingerprint } from '../../activities/workspace-fingerprint.js';
 import { startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
-import { assertExactOutput, idsOf, jobDir, readOutput, readReport, writeJobInput } from '../helpers/jobs.js';
+import {
+  assertExactOutput,
+  downloadedLines,
+  idsOf,
+  jobDir,
+  readOutput,
+  readReport,
+  writeJobInput,
+} from '../helpers/jobs.js';
 import { spawnWorker, type Spawned } from '../helpers/processes.js';
 import { startDevServer } from '../helpers/temporal.js';
 import { until } from '../helpers/wait.js';
@@ -221,15 +229,8 @@ describe('kill loop: one job outlives a SIGKILL of its worker in every phase, wi
     await pollKill('r0-c0001');
     await pollKill('r0-c0002');
 
-    // Fetch: slow downloads; a kill lands while a partial results file grows under the worker about to die.
-    const partials = (round: number) => {
-      const d = path.join(roundDir(round), 'results');
-      const sizes: Record<string, number> = {};
-      if (!existsSync(d)) return sizes;
-      for (const f of readdirSync(d).filter((n) => n.endsWith('.download')))
-        sizes[f] = readFileSync(path.join(d, f), 'utf8').split('\n').length - 1;
-      return sizes;
-    };
+    // Fetch: slow downloads; a kill lands while a download's parts grow under the worker about to die.
+    const partials = (round: number) => downloadedLines(roundDir(round));
     const fetchKill = async (round: number, lines: number) => {
       // What earlier workers downloaded; only lines beyond it come from the current one.
       const before = partials(round);

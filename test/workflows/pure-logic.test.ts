@@ -86,7 +86,7 @@ describe('job input', () => {
   });
   it('lists every problem with its path', () => {
     const parsed = parseJobInput({
-      output: 's3://bucket/x',
+      output: 'gs://bucket/x',
       chunk: { maxRequests: 0 },
       poll: { initial: 'soon' },
       onInvalid: 'ignore',
@@ -96,7 +96,7 @@ describe('job input', () => {
     const text = parsed.problems.join('\n');
     for (const expected of [
       'input: required',
-      'output: the s3:// scheme is not supported: use a path or a file:// URI',
+      'output: the gs:// scheme is not supported: use a path, a file:// or an s3:// URI',
       'chunk.maxRequests: must be ≥ 1 (got 0)',
       'poll.initial: poll.initial must be a duration',
       'onInvalid: must be one of "reject", "skip" (got "ignore")',

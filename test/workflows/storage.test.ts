@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FileStore } from '../../activities/storage.js';
+import { FileStore } from '../../storage/file-store.js';
 
 describe('FileStore writes', () => {
   it('a write removes what a dead attempt left beside its target, and leaves no temp file of its own', async () => {

@@ -1,71 +1,13 @@
-import { createReadStream, createWriteStream, realpathSync, type ReadStream, type WriteStream } from 'node:fs';
-import {
-  access,
-  constants,
-  mkdir,
-  open,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  stat,
-  truncate,
-  writeFile,
-} from 'node:fs/promises';
+import { createReadStream, createWriteStream, realpathSync } from 'node:fs';
+import { access, constants, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
+import type { AtomicWrite, BlobStore, EntryInfo } from './blob-store.js';
 
-/**
- * Where jobs keep their data. Workflow history only ever holds URIs into it (claim check). This worker speaks
- * `file://` (and plain paths; relative ones resolve under its data dir); the interface is what an S3 store would
- * implement.
- */
-export interface BlobStore {
-  /** A canonical URI for a location, refusing what this worker may not touch. */
-  resolve(uri: string): string;
-  read(uri: string, options?: { start?: number }): ReadStream;
-  /** Written to a temp file, moved into place by `commit()`: readers never see half a file. */
-  write(uri: string): Promise<AtomicWrite>;
-  /** Opens for appending (resumable downloads). */
-  append(uri: string): Promise<WriteStream>;
-  /** Whether something is there; only "not found" is false (other errors are thrown). */
-  exists(uri: string): Promise<boolean>;
-  readText(uri: string): Promise<string>;
-  /** What is at a location, or null when nothing is; errors other than "absent" are thrown. */
-  inspect(uri: string): Promise<EntryInfo | null>;
-  /** Why a file could not be created at `uri` (null when it can): its nearest existing ancestor must be a writable folder. */
-  unwritable(uri: string): Promise<string | null>;
-  /** The location with `..` and symlinks resolved: one file has one canonical URI. */
-  canonical(uri: string): string;
-  size(uri: string): Promise<number>;
-  readJson<T>(uri: string): Promise<T>;
-  writeJson(uri: string, value: unknown): Promise<void>;
-  /** Creates the file only if it does not exist yet (atomically); false when it already did. */
-  createExclusive(uri: string, content: string): Promise<boolean>;
-  remove(uri: string): Promise<void>;
-  truncate(uri: string, size: number): Promise<void>;
-  /** Renames within the store (atomic on one file system). */
-  move(from: string, to: string): Promise<void>;
-  /** Names of the entries of a folder (empty when it does not exist). */
-  list(uri: string): Promise<string[]>;
-  join(uri: string, ...parts: string[]): string;
-}
-
-export interface EntryInfo {
-  kind: 'file' | 'directory' | 'other';
-  size: number;
-  /** Equal for two URIs of the same file (hard links included). */
-  identity: string;
-}
-
-export interface AtomicWrite {
-  stream: WriteStream;
-  commit(): Promise<void>;
-  abort(): Promise<void>;
-}
-
+/** Paths and `file://` URIs on the worker's file systems, within its allowed roots. */
 export class FileStore implements BlobStore {
   private readonly roots: string[];
 
@@ -73,14 +15,16 @@ export class FileStore implements BlobStore {
     private readonly dataDir: string,
     allowedRoots: string[],
   ) {
-    this.roots = [dataDir, ...allowedRoots].map((r) => realpathOfNearest(path.resolve(r)));
+    this.roots = [dataDir, ...allowedRoots].map((r) =>
+      realpathOfNearest(path.resolve(r.startsWith('file://') ? fileURLToPath(r) : r)),
+    );
   }
 
   resolve(uri: string): string {
     return pathToFileURL(this.pathOf(uri)).href;
   }
 
-  read(uri: string, options: { start?: number } = {}): ReadStream {
+  read(uri: string, options: { start?: number } = {}): Readable {
     return createReadStream(this.pathOf(uri), options);
   }
 
@@ -112,14 +56,6 @@ export class FileStore implements BlobStore {
         await rm(tmp, { force: true });
       },
     };
-  }
-
-  async append(uri: string): Promise<WriteStream> {
-    const file = this.pathOf(uri);
-    await mkdir(path.dirname(file), { recursive: true });
-    const stream = createWriteStream(file, { flags: 'a' });
-    await once(stream, 'open');
-    return stream;
   }
 
   async exists(uri: string): Promise<boolean> {
@@ -200,10 +136,6 @@ export class FileStore implements BlobStore {
     await rm(this.pathOf(uri), { recursive: true, force: true });
   }
 
-  async truncate(uri: string, size: number): Promise<void> {
-    await truncate(this.pathOf(uri), size);
-  }
-
   async move(from: string, to: string): Promise<void> {
     const target = this.pathOf(to);
     await mkdir(path.dirname(target), { recursive: true });
@@ -223,7 +155,7 @@ export class FileStore implements BlobStore {
     if (uri.startsWith('file://')) file = fileURLToPath(uri);
     else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(uri))
       throw ApplicationFailure.nonRetryable(
-        `${uri}: the ${uri.slice(0, uri.indexOf(':')).toLowerCase()}:// scheme is not supported; this worker reads and writes paths and file:// URIs only`,
+        `${uri}: the ${uri.slice(0, uri.indexOf(':')).toLowerCase()}:// scheme is not supported; this worker reads and writes paths, file:// and s3:// URIs only`,
         'StorageUnsupported',
       );
     else file = path.resolve(this.dataDir, uri);
