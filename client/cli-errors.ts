@@ -1,15 +1,9 @@
 import { z } from 'zod';
 import { commandName } from './command-name.js';
 
-/** A user mistake: printed as one line with a hint, never as a stack trace. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly hint?: string,
-  ) {
-    super(message);
-  }
-}
+import { UserError } from '../shared/user-error.js';
+
+export { UserError };
 
 /** The flags that choose a port, by command: a busy-port hint names only flags the command has. */
 const PORT_FLAGS: Record<string, string> = {

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics } from 'prom-client';
 import { Runtime, type RuntimeOptions } from '@temporalio/worker';
 import { registry } from '../activities/metrics.js';
-import { freePort } from '../client/ports.js';
+import { freePort } from './ports.js';
 
 export interface MetricsServer {
   url: string;

@@ -1,7 +1,7 @@
 import { Connection } from '@temporalio/client';
 import type { NativeConnection, Worker } from '@temporalio/worker';
 import { z } from 'zod';
-import { UserError } from '../client/cli-errors.js';
+import { UserError } from '../shared/user-error.js';
 import type { TemporalSettings } from './connection-settings.js';
 import { workerConfigFromEnv, type WorkerConfig } from './config.js';
 import { createBatchWorker } from './create-worker.js';

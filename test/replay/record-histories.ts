@@ -93,6 +93,11 @@ try {
   await empty.result().catch(() => undefined);
   await save('batchJob-empty-input', empty);
 
+  // From 0.2 on: the pilot, a budget that holds batches back, a deadline's synchronous round, a cancel, the
+  // workspace's submitter and a Schedule's file check. A build before 0.2 refuses these inputs: record them only
+  // from 0.2 on (RECORD_FROM_0_2=1).
+  if (process.env.RECORD_FROM_0_2 === '1') await recordFrom02();
+
   // The dry run.
   const estimate = await start('estimate', 'estimateJob', {
     input: writeJobInput(dir, 3, 'e', 'estimate.jsonl'),
@@ -100,6 +105,81 @@ try {
   });
   await estimate.result();
   await save('estimateJob', estimate);
+
+  async function recordFrom02(): Promise<void> {
+    // A pilot of 3 answered synchronously before the estimate, the rest in one batch.
+    const pilot = await start('pilot', 'batchJob', {
+      input: writeJobInput(dir, 8, 'p', 'pilot.jsonl'),
+      output: path.join(dir, 'pilot-out.jsonl'),
+      pilot: { size: 3, minRequests: 5 },
+      poll,
+    });
+    await pilot.result();
+    await save('batchJob-pilot', pilot);
+    // The submitter has served every job so far; it is still running (it ends after 10 idle minutes).
+    const submitters: string[] = [];
+    for await (const wf of env.client.workflow.list({ query: 'WorkflowType = "workspaceSubmitter"' }))
+      submitters.push(wf.workflowId);
+    if (submitters[0]) await save('workspaceSubmitter-serving', env.client.workflow.getHandle(submitters[0]));
+
+    // A budget below the second batch's worst case: it is held back.
+    const budget = await start('budget', 'batchJob', {
+      input: writeJobInput(dir, 4, 'b', 'budget.jsonl'),
+      output: path.join(dir, 'budget-out.jsonl'),
+      chunk: { maxRequests: 2 },
+      admission: { maxQueuedRequests: 100_000, maxConcurrentBatches: 1 },
+      budget: { maxUsd: 0.00015 },
+      poll,
+    });
+    await budget.result();
+    await save('batchJob-budget-held-back', budget);
+
+    // A deadline already inside its margin: the cutoff comes at once and everything is answered synchronously.
+    const deadline = await start('deadline', 'batchJob', {
+      input: writeJobInput(dir, 4, 'd', 'deadline.jsonl'),
+      output: path.join(dir, 'deadline-out.jsonl'),
+      deadline: { at: '10m', margin: '9m59s', concurrency: 2, requestSeconds: 1 },
+      poll,
+    });
+    await deadline.result();
+    await save('batchJob-deadline', deadline);
+
+    // Canceled while its batch runs (a slow emulator): the batch is canceled, the job finalizes, ends canceled.
+    const slow = await startTestEmulator({
+      processing: { baseLatencyMs: 60_000, perRequestMs: 1000, spread: 0, cancelLatencyMs: 0 },
+    });
+    const slowConfig = testWorkerConfig(slow.url, { allowedRoots: [dir] });
+    const slowWorker = await runTestWorker(env, slowConfig);
+    try {
+      const canceled = await env.client.workflow.start('batchJob', {
+        workflowId: 'canceled',
+        taskQueue: slowConfig.taskQueue,
+        args: [
+          { input: writeJobInput(dir, 2, 'x', 'canceled.jsonl'), output: path.join(dir, 'canceled-out.jsonl'), poll },
+        ],
+      });
+      const child = env.client.workflow.getHandle('canceled/r0-c0001');
+      // Until its batch is under way (the job's status query, as the CLI reads it).
+      while (!JSON.stringify(await canceled.query('status').catch(() => null)).includes('"in_progress"'))
+        await new Promise((r) => setTimeout(r, 200));
+      await canceled.cancel();
+      await canceled.result().catch(() => undefined);
+      await save('batchJob-canceled', canceled);
+      await save('batchChunk-canceled-r0-c0001', child);
+    } finally {
+      await slowWorker.stop();
+      await slow.close();
+    }
+
+    // A Schedule's file check.
+    const check = await start('check', 'checkJobFiles', {
+      input: writeJobInput(dir, 1, 'k', 'check.jsonl'),
+      output: path.join(dir, 'check-out-{date}.jsonl'),
+    });
+    await check.result();
+    await save('checkJobFiles', check);
+  }
+
   const manifest = { release: label, recorded: new Date().toISOString().slice(0, 10), workflowIds };
   writeFileSync(path.join(target, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
 } finally {

@@ -17,7 +17,7 @@ const releases = readdirSync(root).sort();
 describe('replaying histories recorded from released versions', () => {
   it('has histories of every workflow type to replay', () => {
     const files = releases.flatMap((r) => readdirSync(path.join(root, r)).filter((f) => f !== 'manifest.json'));
-    for (const type of ['batchJob', 'batchChunk', 'estimateJob'])
+    for (const type of ['batchJob', 'batchChunk', 'estimateJob', 'workspaceSubmitter', 'checkJobFiles'])
       assert.ok(
         files.some((f) => f.startsWith(`${type}-`) || f === `${type}.json`),
         `a recorded ${type} history`,
