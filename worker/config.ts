@@ -62,6 +62,14 @@ export const WorkerConfigSchema = z.object({
     }),
   /** Serve Prometheus metrics (ours and the Temporal SDK's) on this port; unset: no metrics endpoint. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
+  /**
+   * Worker Deployment versioning (opt-in): the deployment this worker belongs to, and its build id (default: the
+   * package version and a digest of the workflow bundle, so it changes exactly when workflow code does).
+   */
+  deployment: z
+    .object({ name: z.string().min(1).max(200), buildId: z.string().min(1).max(200).optional() })
+    .strict()
+    .optional(),
 });
 export type WorkerConfig = z.infer<typeof WorkerConfigSchema>;
 
@@ -98,5 +106,11 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     pricesMaxAgeMs: env.CLAUDE_BATCH_PRICES_MAX_AGE ? toMs(env.CLAUDE_BATCH_PRICES_MAX_AGE) : undefined,
     codecKeys: env.CLAUDE_BATCH_CODEC_KEYS || undefined,
     metricsPort: env.CLAUDE_BATCH_METRICS_PORT ? Number(env.CLAUDE_BATCH_METRICS_PORT) : undefined,
+    deployment: env.CLAUDE_BATCH_DEPLOYMENT
+      ? {
+          name: env.CLAUDE_BATCH_DEPLOYMENT,
+          ...(env.CLAUDE_BATCH_BUILD_ID ? { buildId: env.CLAUDE_BATCH_BUILD_ID } : {}),
+        }
+      : undefined,
   });
 }

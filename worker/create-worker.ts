@@ -1,4 +1,5 @@
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
@@ -15,6 +16,7 @@ import { EncryptionCodec, parseCodecKeys, withCodec } from './payload-codec.js';
 export { workerConfigFromEnv, WorkerConfigSchema, type WorkerConfig } from './config.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+const packageJsonPath = fileURLToPath(new URL('../../package.json', import.meta.url));
 /** Written by `npm run build` (scripts/bundle-workflows.ts). */
 export const workflowBundlePath = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
 
@@ -73,5 +75,23 @@ export async function createBatchWorker(options: BatchWorkerOptions): Promise<Wo
     ...(options.interceptors ? { interceptors: options.interceptors } : {}),
     // Codecs run outside the workflow sandbox, on every payload the worker sends or receives: the bundle is as is.
     ...withCodec(config.codecKeys ? new EncryptionCodec(parseCodecKeys(config.codecKeys)) : undefined),
+    // Jobs live for days: pinned to one build they would strand when its workers go. They move to the current
+    // version at their next workflow task instead (AUTO_UPGRADE), and patched() keeps each change replayable.
+    ...(config.deployment
+      ? {
+          workerDeploymentOptions: {
+            version: { deploymentName: config.deployment.name, buildId: config.deployment.buildId ?? defaultBuildId() },
+            useWorkerVersioning: true,
+            defaultVersioningBehavior: 'AUTO_UPGRADE' as const,
+          },
+        }
+      : {}),
   });
+}
+
+/** The package version and a digest of the workflow bundle: a new build id exactly when workflow code changes. */
+export function defaultBuildId(): string {
+  const version = (JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { version: string }).version;
+  const code = existsSync(workflowBundlePath) ? readFileSync(workflowBundlePath) : Buffer.from('unbundled');
+  return `${version}-${createHash('sha256').update(code).digest('hex').slice(0, 12)}`;
 }
