@@ -128,7 +128,7 @@ try {
       output: path.join(dir, 'budget-out.jsonl'),
       chunk: { maxRequests: 2 },
       admission: { maxQueuedRequests: 100_000, maxConcurrentBatches: 1 },
-      budget: { maxUsd: 0.00015 },
+      budget: { maxUsd: 0.0001 },
       poll,
     });
     await budget.result();
@@ -138,7 +138,7 @@ try {
     const deadline = await start('deadline', 'batchJob', {
       input: writeJobInput(dir, 4, 'd', 'deadline.jsonl'),
       output: path.join(dir, 'deadline-out.jsonl'),
-      deadline: { at: '10m', margin: '9m59s', concurrency: 2, requestSeconds: 1 },
+      deadline: { at: '10m', margin: '599s', concurrency: 2, requestSeconds: 1 },
       poll,
     });
     await deadline.result();
