@@ -1,7 +1,8 @@
 /**
  * npm run bench:job — a whole job through real processes: a Temporal dev server, the emulator and a worker (each its
- * own process, so each one's memory is measured alone). Runs the sizes in BENCH_JOB_SIZES (default 100,000 and
- * 1,000,000 requests) and prints duration and peak RSS per size: flat memory means the peak barely moves.
+ * own process, so each one's memory is measured alone). Runs the sizes in BENCH_JOB_SIZES (default 10,000, 100,000
+ * and 1,000,000 requests) and prints duration and peak RSS per size, then the worker's peak RSS across sizes against
+ * the goal: under 300 MB at every size and within 15% of each other (flat memory means the peak barely moves).
  */
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
@@ -17,7 +18,9 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz on Linux)
 }
 
-const SIZES = (process.env.BENCH_JOB_SIZES ?? '100000,1000000').split(',').map(Number);
+const SIZES = (process.env.BENCH_JOB_SIZES ?? '10000,100000,1000000').split(',').map(Number);
+const WORKER_GOAL_MB = 300;
+const SPREAD_GOAL = 0.15;
 
 async function writeInput(file: string, n: number): Promise<void> {
   const out = createWriteStream(file);
@@ -106,8 +109,10 @@ async function run(env: TestWorkflowEnvironment, n: number) {
 const env = await startBenchTemporal();
 try {
   console.log('job benchmark (dev server, emulator process, worker process; 100,000 requests per batch)');
+  const workerMb: number[] = [];
   for (const n of SIZES) {
     const r = await run(env, n);
+    workerMb.push(r.workerMb);
     console.log(
       `  ${r.n.toLocaleString('en-US').padStart(9)} requests: ${r.seconds.toFixed(1)} s (${Math.round(r.n / r.seconds).toLocaleString('en-US')} requests/s end to end), worker peak RSS ${r.workerMb.toFixed(0)} MB, emulator peak RSS ${r.emulatorMb.toFixed(0)} MB, worker CPU ${r.workerCpu.toFixed(1)} s`,
     );
@@ -115,6 +120,15 @@ try {
       `             Temporal: ${r.temporal.workflows} workflow runs, ${r.temporal.events} history events, ${r.temporal.actions} actions (${r.temporal.retries} activity retries)`,
     );
   }
+  // Flat memory: the worker's peak must not grow with the job, so the highest and lowest peaks are compared.
+  const max = Math.max(...workerMb);
+  const min = Math.min(...workerMb);
+  const spread = max / min - 1;
+  const met = max < WORKER_GOAL_MB && spread <= SPREAD_GOAL;
+  console.log(
+    `  worker peak RSS per size: ${SIZES.map((n, i) => `${n.toLocaleString('en-US')}: ${workerMb[i]!.toFixed(0)} MB`).join(', ')}; ` +
+      `spread (max/min − 1) ${(100 * spread).toFixed(1)}% (goal < ${WORKER_GOAL_MB} MB at every size, within ${100 * SPREAD_GOAL}%: ${met ? 'met' : 'MISSED'})`,
+  );
 } finally {
   await env.teardown();
 }

@@ -4,9 +4,10 @@
  * search-attribute and memo upserts, markers). Heartbeats are not in history; they are counted apart (throttled).
  */
 import type { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+// A CommonJS module whose exports Node's ESM loader cannot name: its default export is the whole namespace.
+import proto from '@temporalio/proto';
 
-const EventType = temporal.api.enums.v1.EventType;
+const EventType = proto.temporal.api.enums.v1.EventType;
 
 /** History events that Temporal Cloud bills as one action each. */
 const ACTION_EVENTS = new Set<number>([
