@@ -14,7 +14,7 @@ import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import { outcomeOf, shouldRetry, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
 import { PartWriter, partLines } from './download-parts.js';
-import { LineWriter, lines } from './jsonl.js';
+import { lines, writeLines } from './jsonl.js';
 import { countOutcome, resultLines } from './metrics.js';
 
 export interface FetchArgs {
@@ -108,21 +108,11 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function assemble(args: FetchArgs, expected: Set<string>, resultsUri: string): Promise<void> {
     const beat = beater();
-    const file = await store.write(resultsUri);
-    const out = new LineWriter(file.stream);
     let written = 0;
-    try {
-      for await (const { line } of keptLines(args, expected)) {
-        await out.line(line);
-        beat({ assembled: ++written });
-      }
-      await out.close();
-    } catch (err) {
-      await out.discard();
-      await file.abort();
-      throw err;
+    async function* kept() {
+      for await (const { line } of keptLines(args, expected)) yield line;
     }
-    await file.commit();
+    await writeLines(store, resultsUri, kept(), () => beat({ assembled: ++written }));
     await store.remove(partsDir(args));
   }
 
@@ -264,7 +254,7 @@ export function fetchActivities(deps: ActivityDeps) {
     for (const id of expected) if (!seen.has(id)) retryIds.push(id);
 
     const retryUri = store.join(roundDir(args), 'retry', `${chunk.id}.ids`);
-    if (retryIds.length > 0) await writeIds(retryUri, retryIds);
+    if (retryIds.length > 0) await writeLines(store, retryUri, retryIds);
     else await store.remove(retryUri); // an earlier attempt's, which this outcome does not point at
     beat({ tallied: seen.size, of: expected.size }, true);
     const outcome: ChunkOutcome = {
@@ -285,21 +275,6 @@ export function fetchActivities(deps: ActivityDeps) {
     };
     await store.writeJson(outcomeUri(deps, args.jobDir, chunk), outcome);
     return outcome;
-  }
-
-  /** The ids are written only once the tally is done: no half-written file to abort on a failure midway. */
-  async function writeIds(uri: string, ids: string[]): Promise<void> {
-    const file = await store.write(uri);
-    const out = new LineWriter(file.stream);
-    try {
-      for (const id of ids) await out.line(id);
-      await out.close();
-    } catch (err) {
-      await out.discard();
-      await file.abort();
-      throw err;
-    }
-    await file.commit();
   }
 
   return {

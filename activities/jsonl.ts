@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { Transform, type Readable, type Writable } from 'node:stream';
+import type { BlobStore } from '../storage/blob-store.js';
 
 /** Lines of a stream (any line ending), read lazily. */
 export function lines(input: Readable): AsyncIterable<string> {
@@ -125,4 +126,30 @@ export class LineWriter {
   private throwIfFailed(): void {
     if (this.failure) throw this.failure;
   }
+}
+
+/**
+ * Writes lines to `uri` as one atomic file: committed once all are written, aborted (nothing visible) if writing
+ * or producing them fails. `onLine` runs after each line (a heartbeat, a tally).
+ */
+export async function writeLines(
+  store: BlobStore,
+  uri: string,
+  source: Iterable<string> | AsyncIterable<string>,
+  onLine?: (line: string) => void | Promise<void>,
+): Promise<void> {
+  const file = await store.write(uri);
+  const out = new LineWriter(file.stream);
+  try {
+    for await (const line of source) {
+      await out.line(line);
+      await onLine?.(line);
+    }
+    await out.close();
+  } catch (err) {
+    await out.discard();
+    await file.abort();
+    throw err;
+  }
+  await file.commit();
 }

@@ -18,7 +18,7 @@ import { jobPrices, saveJobPrices } from './job-prices.js';
 import { countableParams } from './estimate.js';
 import { outcomeUri } from './fetch.js';
 import type { ActivityDeps } from './deps.js';
-import { LineWriter, lines } from './jsonl.js';
+import { lines, writeLines } from './jsonl.js';
 import { countOutcome } from './metrics.js';
 
 type Params = Record<string, unknown>;
@@ -104,11 +104,11 @@ export function syncAnswerActivities(deps: ActivityDeps) {
         lastFlush = Date.now();
         const uri = store.join(dir, `part-${String(++partNo).padStart(5, '0')}.jsonl`);
         flushing = flushing.then(async () => {
-          const file = await store.write(uri);
-          const out = new LineWriter(file.stream);
-          for (const a of batch) await out.line(a.line);
-          await out.close();
-          await file.commit();
+          await writeLines(
+            store,
+            uri,
+            batch.map((a) => a.line),
+          );
           heartbeat({ answered: answered.size });
         });
         return flushing;
@@ -244,11 +244,8 @@ export function syncAnswerActivities(deps: ActivityDeps) {
     const tokens: TokensByModel = {};
     let nano = 0;
     const unpriced = new Set<string>();
-    const file = await store.write(resultsUri);
-    const out = new LineWriter(file.stream);
-    const tally = async (raw: string) => {
+    const tally = (raw: string) => {
       const line = JSON.parse(raw) as ResultLine;
-      await out.line(raw);
       const key = outcomeOf(line.result);
       outcomes[key] = (outcomes[key] ?? 0) + 1;
       if (line.result.type !== 'succeeded') return;
@@ -264,25 +261,17 @@ export function syncAnswerActivities(deps: ActivityDeps) {
           prompt: promptTokensOf(used),
         });
     };
-    try {
+    async function* merged() {
       for (const name of (await store.list(dir)).filter((n) => /^part-\d+\.jsonl$/.test(n)).sort())
-        for await (const raw of lines(store.read(store.join(dir, name)))) if (raw) await tally(raw);
+        for await (const raw of lines(store.read(store.join(dir, name)))) if (raw) yield raw;
       if (args.leftovers === 'answer')
-        for (const { id, result } of leftover) await tally(JSON.stringify({ custom_id: id, result, via: 'sync' }));
-      await out.close();
-      await file.commit();
-    } catch (err) {
-      await out.discard();
-      await file.abort();
-      throw err;
+        for (const { id, result } of leftover) yield JSON.stringify({ custom_id: id, result, via: 'sync' });
     }
+    await writeLines(store, resultsUri, merged(), tally);
     const retryIds = args.leftovers === 'retry' ? leftover.map((l) => l.id) : [];
     const retryUri = store.join(roundDir, 'retry', `${args.chunk.id}.ids`);
-    if (retryIds.length > 0) {
-      const ids = await store.write(retryUri);
-      ids.stream.write(retryIds.join('\n') + '\n');
-      await ids.commit();
-    } else await store.remove(retryUri);
+    if (retryIds.length > 0) await writeLines(store, retryUri, retryIds);
+    else await store.remove(retryUri);
     measure.latencyP90Ms = percentile(latencies, 0.9);
     const outcome: ChunkOutcome = {
       chunkId: args.chunk.id,
