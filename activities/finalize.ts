@@ -44,7 +44,7 @@ export function reportBase(output: string, report: string | undefined): string {
 /**
  * Writes the output — exactly one line per submitted request, its final outcome in the results-line format — and
  * the report (JSON and Markdown). A request retried in round r+1 takes its line from there; memory holds only the
- * ids that were retried.
+ * ids retried from one chunk at a time (a chunk's results name only its own requests), so at most a batch's worth.
  */
 
 export function finalizeActivities(deps: ActivityDeps) {
@@ -85,11 +85,12 @@ export function finalizeActivities(deps: ActivityDeps) {
       try {
         for (let r = 0; r < rounds.length; r++) {
           const last = r === rounds.length - 1;
-          const superseded = last ? new Set<string>() : await retriedIds(rounds[r]!);
           for (const o of rounds[r]!) {
-            // In the last round, a request to retry that has no result line (the API never returned one) is
-            // answered here: no later round will.
-            const unanswered = last && o.retryUri ? await retriedIds([o]) : new Set<string>();
+            // Retried ids of this chunk: superseded by a later round's line, or, in the last round, a request to
+            // retry that has no result line (the API never returned one) is answered here: no later round will.
+            const retried = o.retryUri ? await retriedIds([o]) : new Set<string>();
+            const superseded = last ? new Set<string>() : retried;
+            const unanswered = last ? retried : new Set<string>();
             if (o.resultsUri)
               for await (const raw of lines(store.read(o.resultsUri))) {
                 const line = JSON.parse(raw) as ResultLine;

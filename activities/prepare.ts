@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import path from 'node:path';
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { batchOutputCap, findModel } from '../config/load.js';
@@ -14,6 +15,9 @@ import { classifyIoError } from '../shared/io-failures.js';
 import { inputItems } from './input-items.js';
 import { resolveFormat, type InputFormat, type RequestTemplate } from '../shared/request-template.js';
 import { TemplateSchema } from '../shared/job-input.js';
+import { CustomIdIndex, DEFAULT_ID_LIMITS, type CustomIdLimits } from './custom-ids.js';
+import { dropLinesFromChunks, mergeRepeatsIntoReport, repeatRule, type ChunkPositions } from './repeated-lines.js';
+import { NumberSpill, readNumberSpill } from './scratch-files.js';
 
 const FIRST_PROBLEMS = 25;
 
@@ -33,12 +37,21 @@ export interface PrepareArgs {
 /** Where a pilot's requests go: a chunk of round 0 of its own, answered through the Messages API. */
 export const PILOT_CHUNK_ID = 'r0-pilot';
 
+export interface PrepareOptions {
+  /** How much the custom_id uniqueness check holds in memory (activities/custom-ids). */
+  customIds?: CustomIdLimits;
+}
+
 /**
  * Validates the input in one streaming pass (JSON, custom_id pattern and uniqueness across the whole job, params
  * shape, forbidden params) and splits the valid requests into chunk files by count and bytes. Every problem goes
  * to invalid.jsonl with its line number, field and rule. In `reject` mode any problem means no chunk is kept.
+ *
+ * Memory does not grow with the job: past a threshold the uniqueness check moves to a fixed-size filter and
+ * scratch files on the worker's disk, and its repeats are confirmed after the pass — then added to the report and
+ * taken out of the chunks already written, before the chunks are handed on.
  */
-export function prepareActivities(deps: ActivityDeps) {
+export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = {}) {
   const { store } = deps;
 
   return {
@@ -77,13 +90,29 @@ export function prepareActivities(deps: ActivityDeps) {
     const chunks = new ChunkWriter(store, jobDir, 0, args.chunk);
     // Seeded by the job id: the same job prepared again draws the same pilot, so its chunks come out the same.
     const seed = createHash('sha256').update(args.jobId).digest().readUInt32BE(0);
-    const sampler = args.pilot ? new Reservoir<string>(args.pilot.size, seededRandom(seed)) : null;
-    const add = async (line: string) => {
-      const passed = sampler ? sampler.offer(line) : line;
-      if (passed !== undefined) await chunks.add(passed);
+    const sampler = args.pilot ? new Reservoir<Request>(args.pilot.size, seededRandom(seed)) : null;
+    const settling = () => heartbeat({ settlingRepeats: true });
+    const ids = new CustomIdIndex(options.customIds ?? DEFAULT_ID_LIMITS, settling);
+    // Once the ids spill, the input line of every request written from then on (to find repeats in the chunks).
+    let written = 0;
+    let positions: { log: NumberSpill; base: number } | null = null;
+    const toChunks = async (request: Request) => {
+      await positions?.log.add(request.lineNo);
+      written++;
+      await chunks.add(request.line);
     };
-    const seen = new Set<string>();
-    const models = new Set<string>();
+    const add = async (request: Request) => {
+      const passed = sampler ? sampler.offer(request) : request;
+      if (passed !== undefined) await toChunks(passed);
+    };
+    // Requests kept per model: a model only on lines found to be repeats after the pass is not the job's.
+    const models = new Map<string, number>();
+    const countModel = (line: string, by: number) => {
+      const model = String((JSON.parse(line) as { params?: { model?: unknown } }).params?.model);
+      const n = (models.get(model) ?? 0) + by;
+      if (n > 0) models.set(model, n);
+      else models.delete(model);
+    };
     const first: InvalidLine[] = [];
     const reportUri = store.join(jobDir, 'invalid.jsonl');
     const warnings: string[] = [];
@@ -117,64 +146,101 @@ export function prepareActivities(deps: ActivityDeps) {
       }
     };
 
+    let kept: ChunkRef[];
+    let pilot: ChunkRef | null = null;
+    let dropped: NumberSpill | null = null;
     try {
-      for await (const read of inputItems(store.read(inputUri), format, template, args.chunk.maxBytes)) {
-        const lineNo = read.lineNo;
-        if (++nonBlank % 10_000 === 0) heartbeat({ lines: lineNo });
-        if ('unreadable' in read) {
-          await reject(lineNo, null, [{ field: '(line)', rule: read.unreadable }]);
-          continue;
+      try {
+        for await (const read of inputItems(store.read(inputUri), format, template, args.chunk.maxBytes)) {
+          const lineNo = read.lineNo;
+          if (++nonBlank % 10_000 === 0) heartbeat({ lines: lineNo });
+          if ('unreadable' in read) {
+            await reject(lineNo, null, [{ field: '(line)', rule: read.unreadable }]);
+            continue;
+          }
+          const value = read.value;
+          const found = checkRequestLine(value, capOf);
+          const item = value as { custom_id?: unknown; params?: { model?: unknown } };
+          const customId = typeof item.custom_id === 'string' ? item.custom_id : null;
+          if (customId !== null && found.every((p) => p.field !== 'custom_id')) {
+            if (await ids.repeated(customId, lineNo)) found.push({ field: 'custom_id', rule: repeatRule(customId) });
+            if (ids.scratch && !positions)
+              positions = { log: await NumberSpill.create(path.join(ids.scratch, 'positions')), base: written };
+          }
+          const model = item.params?.model;
+          if (typeof model === 'string' && model !== '' && found.every((p) => p.field !== 'params.model')) {
+            if (!modelAnswers.has(model)) modelAnswers.set(model, await askModel(model));
+            const problem = modelAnswers.get(model);
+            if (problem) found.push(problem);
+          }
+          let line: string;
+          try {
+            line = JSON.stringify({ custom_id: item.custom_id, params: item.params });
+          } catch (err) {
+            if (!(err instanceof RangeError)) throw err;
+            await reject(lineNo, customId, [{ field: '(line)', rule: 'JSON nested too deeply to process' }]);
+            continue;
+          }
+          if (found.length === 0 && !chunks.fits(line))
+            found.push({
+              field: '(line)',
+              rule: `request is ${Buffer.byteLength(line)} bytes; a batch holds at most ${args.chunk.maxBytes}`,
+            });
+          if (found.length > 0) await reject(lineNo, customId, found);
+          else if (args.onInvalid === 'skip' || badLines === 0) {
+            const model = String(item.params?.model);
+            models.set(model, (models.get(model) ?? 0) + 1);
+            await add({ line, lineNo });
+          }
         }
-        const value = read.value;
-        const found = checkRequestLine(value, capOf);
-        const item = value as { custom_id?: unknown; params?: { model?: unknown } };
-        const customId = typeof item.custom_id === 'string' ? item.custom_id : null;
-        if (customId !== null && found.every((p) => p.field !== 'custom_id')) {
-          if (seen.has(customId))
-            found.push({ field: 'custom_id', rule: `duplicate: '${customId}' appears on an earlier line` });
-          else seen.add(customId);
-        }
-        const model = item.params?.model;
-        if (typeof model === 'string' && model !== '' && found.every((p) => p.field !== 'params.model')) {
-          if (!modelAnswers.has(model)) modelAnswers.set(model, await askModel(model));
-          const problem = modelAnswers.get(model);
-          if (problem) found.push(problem);
-        }
-        let line: string;
-        try {
-          line = JSON.stringify({ custom_id: item.custom_id, params: item.params });
-        } catch (err) {
-          if (!(err instanceof RangeError)) throw err;
-          await reject(lineNo, customId, [{ field: '(line)', rule: 'JSON nested too deeply to process' }]);
-          continue;
-        }
-        if (found.length === 0 && !chunks.fits(line))
-          found.push({
-            field: '(line)',
-            rule: `request is ${Buffer.byteLength(line)} bytes; a batch holds at most ${args.chunk.maxBytes}`,
-          });
-        if (found.length > 0) await reject(lineNo, customId, found);
-        else if (args.onInvalid === 'skip' || badLines === 0) {
-          models.add(String(item.params?.model));
-          await add(line);
-        }
+        await report.commit();
+      } catch (err) {
+        await chunks.abort();
+        await report.abort();
+        throw err;
       }
-      await report.commit();
-    } catch (err) {
-      await chunks.abort();
-      await report.abort();
-      throw err;
-    }
 
-    const sample = sampler?.sample ?? [];
-    const piloted = sample.length > 0 && nonBlank - badLines >= args.pilot!.minRequests;
-    // Too small a job for a pilot: its sample goes into the batches like every other request.
-    if (!piloted) for (const line of sample) await chunks.add(line);
-    let kept = await chunks.finish();
-    const pilot = piloted && (args.onInvalid !== 'reject' || badLines === 0) ? await writePilot(jobDir, sample) : null;
-    if (args.onInvalid === 'reject' && badLines > 0) {
-      await chunks.abort();
-      kept = [];
+      let sample = [...(sampler?.sample ?? [])];
+      try {
+        // Repeats confirmed after the pass (only when the ids outgrew memory): reported, and their lines let go of.
+        if (ids.scratch) dropped = await NumberSpill.create(path.join(ids.scratch, 'dropped'));
+        const added =
+          dropped && (await mergeRepeatsIntoReport(store, reportUri, ids.repeats(), dropped, FIRST_PROBLEMS, settling));
+        await dropped?.close();
+        if (added) {
+          badLines += added.lines;
+          problems += added.problems;
+          first.splice(0, first.length, ...added.first);
+          if (added.lines > 0) sample = await withoutDropped(sample, dropped!.file, countModel);
+        }
+        const piloted = sample.length > 0 && nonBlank - badLines >= args.pilot!.minRequests;
+        // Too small a job for a pilot: its sample goes into the batches like every other request.
+        if (!piloted) for (const request of sample) await toChunks(request);
+        kept = await chunks.finish();
+        await positions?.log.close();
+        // In skip mode a repeat is not submitted: the chunks it was written to are written again without it.
+        if (positions && added && added.lines > 0 && args.onInvalid === 'skip') {
+          const at: ChunkPositions = { file: positions.log.file, base: positions.base };
+          const uncount = (line: string) => countModel(line, -1);
+          kept = await dropLinesFromChunks(store, kept, at, dropped!.file, uncount, settling);
+        }
+        if (piloted && (args.onInvalid !== 'reject' || badLines === 0))
+          pilot = await writePilot(
+            jobDir,
+            sample.map((r) => r.line),
+          );
+        if (args.onInvalid === 'reject' && badLines > 0) {
+          await chunks.abort();
+          kept = [];
+        }
+      } catch (err) {
+        await chunks.abort();
+        throw err;
+      }
+    } finally {
+      await positions?.log.close().catch(() => {});
+      await dropped?.close().catch(() => {});
+      await ids.dispose();
     }
     await store.writeJson(store.join(jobDir, 'manifest.json'), { input: inputUri, chunks: kept });
     return {
@@ -184,9 +250,23 @@ export function prepareActivities(deps: ActivityDeps) {
       lines: nonBlank,
       requests: kept.reduce((sum, c) => sum + c.requests, 0) + (pilot?.requests ?? 0),
       invalid: { lines: badLines, problems, reportUri: badLines > 0 ? reportUri : null, first },
-      models: [...models].sort(),
+      models: [...models.keys()].sort(),
       warnings,
     };
+  }
+
+  /** The sample without the requests of dropped lines (a sorted NumberSpill file); their models uncounted. */
+  async function withoutDropped(
+    sample: Request[],
+    dropped: string,
+    countModel: (line: string, by: number) => void,
+  ): Promise<Request[]> {
+    if (sample.length === 0) return sample;
+    const lineNos = new Set(sample.map((r) => r.lineNo));
+    const gone = new Set<number>();
+    for await (const lineNo of readNumberSpill(dropped)) if (lineNos.has(lineNo)) gone.add(lineNo);
+    for (const r of sample) if (gone.has(r.lineNo)) countModel(r.line, -1);
+    return sample.filter((r) => !gone.has(r.lineNo));
   }
 
   async function writePilot(jobDir: string, sample: readonly string[]): Promise<ChunkRef> {
@@ -202,6 +282,12 @@ export function prepareActivities(deps: ActivityDeps) {
     await file.commit();
     return { id: PILOT_CHUNK_ID, round: 0, index: -1, uri, requests: sample.length, bytes, digest: hash.digest('hex') };
   }
+}
+
+/** A valid request as written to a chunk, and the input line it came from. */
+interface Request {
+  line: string;
+  lineNo: number;
 }
 
 /** Errors a retry cannot heal (a folder, a permission, a line too long) fail the job at once, with what to fix. */
