@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ChunkOutcome } from '../shared/job-types.js';
+import { storageBytes, storageRequests } from '../storage/s3-traffic.js';
 
 /**
  * The worker's own Prometheus metrics, counted where the activities learn the facts. Module-level so activities
@@ -9,6 +10,9 @@ import type { ChunkOutcome } from '../shared/job-types.js';
  */
 export const registry = new Registry();
 const registers = [registry];
+// S3 traffic is counted in storage/, which cannot import this module (see storage/s3-traffic.ts).
+registry.registerMetric(storageRequests);
+registry.registerMetric(storageBytes);
 
 export const batchesCreated = new Counter({
   name: 'claude_batch_batches_created_total',

@@ -1,4 +1,5 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { countS3Traffic } from './s3-traffic.js';
 
 /**
  * Where the S3 API is, for S3-compatible servers (MinIO, R2, the GCS XML API, moto). Credentials are never part of
@@ -25,8 +26,9 @@ export function s3SettingsFromEnv(env: NodeJS.ProcessEnv = process.env): S3Setti
   };
 }
 
+/** A client whose requests and bytes are counted (storage/s3-traffic.ts): every S3 client of ours is made here. */
 export function s3Client(settings: S3Settings, extra: Partial<S3ClientConfig> = {}): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
     ...(settings.region ? { region: settings.region } : {}),
     forcePathStyle: settings.forcePathStyle,
@@ -39,4 +41,6 @@ export function s3Client(settings: S3Settings, extra: Partial<S3ClientConfig> = 
     maxAttempts: 3,
     ...extra,
   });
+  countS3Traffic(client);
+  return client;
 }
