@@ -1,6 +1,8 @@
+import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { lines } from './jsonl.js';
 
 /**
  * Scratch files on the worker's own disk (never the blob store, which may be S3): what an activity spills to keep
@@ -62,27 +64,9 @@ export class TextSpill {
   }
 }
 
-/** The lines of an ASCII scratch file, in order, read in 64 KB blocks. */
-export async function* readTextSpill(file: string): AsyncGenerator<string> {
-  const handle = await open(file, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(BLOCK);
-    let carry = '';
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, 0, BLOCK, null);
-      if (bytesRead === 0) break;
-      const text = carry + buf.toString('latin1', 0, bytesRead);
-      let from = 0;
-      for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
-        yield text.slice(from, nl);
-        from = nl + 1;
-      }
-      carry = text.slice(from);
-    }
-    if (carry !== '') yield carry;
-  } finally {
-    await handle.close();
-  }
+/** The lines of an ASCII scratch file, in order. */
+export function readTextSpill(file: string): AsyncIterable<string> {
+  return lines(createReadStream(file, { highWaterMark: BLOCK }));
 }
 
 const PER_BLOCK = BLOCK / 8;

@@ -32,7 +32,7 @@ import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { packageRoot } from '../config/load.js';
 import { ticketText } from '../examples/support-tickets.js';
-import { cli, peakRssMb, startBenchTemporal, startCli } from './bench-stack.js';
+import { cli, peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
 
 const SIZES = (process.env.BENCH_COMPARE_SIZES ?? '100000,300000').split(',').map(Number);
 const CHUNK = Number(process.env.BENCH_COMPARE_CHUNK ?? 100_000);
@@ -161,18 +161,13 @@ async function runClaudeBatch(env: TestWorkflowEnvironment, dir: string, input: 
   const emulator = await startEmulator(path.join(dir, 'emulator-cb'));
   const taskQueue = `bench-compare-${n}`;
   const jobId = `bench-compare-${n}`;
-  const worker = await startCli(
-    ['worker'],
-    {
-      TEMPORAL_ADDRESS: env.address,
-      CLAUDE_BATCH_TASK_QUEUE: taskQueue,
-      ANTHROPIC_API_KEY: API_KEY,
-      ANTHROPIC_BASE_URL: emulator.match[1]!,
-      CLAUDE_BATCH_DATA_DIR: path.join(dir, 'data'),
-      CLAUDE_BATCH_ALLOWED_ROOTS: dir,
-    },
-    /task queue/,
-  );
+  const worker = await startBenchWorker({
+    temporal: env.address,
+    taskQueue,
+    anthropicUrl: emulator.match[1]!,
+    dir,
+    apiKey: API_KEY,
+  });
   try {
     const output = path.join(dir, 'cb-out.jsonl');
     const run = await runTimed(

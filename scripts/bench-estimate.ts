@@ -21,7 +21,7 @@ import type { JobReportSummary } from '../shared/job-types.js';
 import { promptTokensOf, type TokenTotals } from '../shared/pricing.js';
 import type { JobReport } from '../shared/report.js';
 import type { EstimateJobResult } from '../workflows/estimate-job.js';
-import { startBenchTemporal, startCli } from './bench-stack.js';
+import { startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
 
 const SIZES = (process.env.BENCH_ESTIMATE_SIZES ?? '2000,20000').split(',').map(Number);
 const CHUNK = process.env.BENCH_ESTIMATE_CHUNK ? Number(process.env.BENCH_ESTIMATE_CHUNK) : undefined;
@@ -65,18 +65,7 @@ async function run(env: TestWorkflowEnvironment, n: number) {
   );
   const url = emulator.match[1]!;
   const taskQueue = `bench-estimate-${n}`;
-  const worker = await startCli(
-    ['worker'],
-    {
-      TEMPORAL_ADDRESS: env.address,
-      CLAUDE_BATCH_TASK_QUEUE: taskQueue,
-      ANTHROPIC_API_KEY: 'sk-ant-bench',
-      ANTHROPIC_BASE_URL: url,
-      CLAUDE_BATCH_DATA_DIR: path.join(dir, 'data'),
-      CLAUDE_BATCH_ALLOWED_ROOTS: dir,
-    },
-    /task queue/,
-  );
+  const worker = await startBenchWorker({ temporal: env.address, taskQueue, anthropicUrl: url, dir });
   try {
     const input = path.join(dir, 'tickets.jsonl');
     await writeTicketJob(input, n);

@@ -20,7 +20,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../client/ports.js';
 import { startMotoServer, type MotoServer } from '../client/provision/moto-server.js';
 import { s3Client, s3SettingsFromEnv } from '../storage/s3-client.js';
-import { peakRssMb, startBenchTemporal, startCli } from './bench-stack.js';
+import { peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
 import { temporalCostOf } from './temporal-actions.js';
 
 /** CPU seconds (user + system) a live process has used, from /proc. */
@@ -119,14 +119,12 @@ async function run(env: TestWorkflowEnvironment, n: number, s3: S3Bench | null) 
   const taskQueue = `bench-${STORAGE}-${n}-${CHUNK ?? 100_000}`;
   const prefix = `s3://${BUCKET}/${jobId}`;
   const metricsPort = await freePort();
-  const worker = await startCli(
-    ['worker'],
-    {
-      TEMPORAL_ADDRESS: env.address,
-      CLAUDE_BATCH_TASK_QUEUE: taskQueue,
-      ANTHROPIC_API_KEY: 'sk-ant-bench',
-      ANTHROPIC_BASE_URL: url,
-      CLAUDE_BATCH_DATA_DIR: path.join(dir, 'data'),
+  const worker = await startBenchWorker({
+    temporal: env.address,
+    taskQueue,
+    anthropicUrl: url,
+    dir,
+    env: {
       // In both modes, so that their CPU and memory compare (the endpoint and the SDK's exporter cost a little).
       CLAUDE_BATCH_METRICS_PORT: String(metricsPort),
       ...(s3
@@ -135,10 +133,9 @@ async function run(env: TestWorkflowEnvironment, n: number, s3: S3Bench | null) 
             CLAUDE_BATCH_STORAGE: `${prefix}/jobs`,
             CLAUDE_BATCH_ALLOWED_ROOTS: `${dir}:s3://${BUCKET}`,
           }
-        : { CLAUDE_BATCH_ALLOWED_ROOTS: dir }),
+        : {}),
     },
-    /task queue/,
-  );
+  });
   try {
     const local = path.join(dir, 'input.jsonl');
     await writeInput(local, n);

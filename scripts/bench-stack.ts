@@ -41,6 +41,33 @@ export function startCli(
   });
 }
 
+/**
+ * A `claude-batch worker` process for a benchmark: on `taskQueue` of `temporal`, against the emulator at
+ * `anthropicUrl`, its data dir under `dir` (which it may read and write); `env` adds or overrides settings.
+ */
+export function startBenchWorker(o: {
+  temporal: string;
+  taskQueue: string;
+  anthropicUrl: string;
+  dir: string;
+  apiKey?: string;
+  env?: NodeJS.ProcessEnv;
+}): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
+  return startCli(
+    ['worker'],
+    {
+      TEMPORAL_ADDRESS: o.temporal,
+      CLAUDE_BATCH_TASK_QUEUE: o.taskQueue,
+      ANTHROPIC_API_KEY: o.apiKey ?? 'sk-ant-bench',
+      ANTHROPIC_BASE_URL: o.anthropicUrl,
+      CLAUDE_BATCH_DATA_DIR: path.join(o.dir, 'data'),
+      CLAUDE_BATCH_ALLOWED_ROOTS: o.dir,
+      ...o.env,
+    },
+    /task queue/,
+  );
+}
+
 /** A dev server with the job's search attributes, quiet SDK logs. */
 export function startBenchTemporal(): Promise<TestWorkflowEnvironment> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
