@@ -23,8 +23,9 @@ export function startCli(
   args: string[],
   env: NodeJS.ProcessEnv,
   ready: RegExp,
+  nodeArgs: string[] = [],
 ): Promise<{ child: ChildProcess; match: RegExpMatchArray }> {
-  const child = spawn(process.execPath, [cli, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, cli, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -44,6 +45,7 @@ export function startCli(
 /**
  * A `claude-batch worker` process for a benchmark: on `taskQueue` of `temporal`, against the emulator at
  * `anthropicUrl`, its data dir under `dir` (which it may read and write); `env` adds or overrides settings.
+ * With BENCH_WORKER_CPU_PROF=<dir>, the worker writes a V8 CPU profile there when it stops (where its time goes).
  */
 export function startBenchWorker(o: {
   temporal: string;
@@ -65,6 +67,7 @@ export function startBenchWorker(o: {
       ...o.env,
     },
     /task queue/,
+    process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_CPU_PROF}`] : [],
   );
 }
 
