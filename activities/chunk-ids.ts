@@ -1,6 +1,6 @@
 import { heartbeat } from '@temporalio/activity';
 import type { ChunkRef } from '../shared/job-types.js';
-import { lines } from './jsonl.js';
+import { customIdOfLine, lineBatches } from './line-batches.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
 /** Heartbeats at most this often: a line-by-line beat would cost more than the work. */
@@ -21,9 +21,12 @@ export function beater() {
 export async function chunkCustomIds(store: BlobStore, chunk: ChunkRef): Promise<Set<string>> {
   const beat = beater();
   const ids = new Set<string>();
-  for await (const line of lines(store.read(chunk.uri))) {
-    if (!line) continue;
-    ids.add((JSON.parse(line) as { custom_id: string }).custom_id);
+  for await (const batch of lineBatches(store.read(chunk.uri))) {
+    for (const line of batch) {
+      const id = customIdOfLine(line);
+      if (id === null) throw new Error(`chunk file ${chunk.uri} has a line without a custom_id`);
+      ids.add(id);
+    }
     beat({ expected: ids.size });
   }
   return ids;

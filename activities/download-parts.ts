@@ -73,6 +73,12 @@ export class PartWriter {
     if (part && (part.bytes >= this.limits.bytes || Date.now() - part.since >= this.limits.ms)) await this.commit();
   }
 
+  /** Writes several lines at once (one write and one await for a block of a download, not one per line). */
+  async lines(texts: readonly string[]): Promise<void> {
+    if (texts.length === 0) return;
+    await this.line(texts.join('\n'));
+  }
+
   /** Commits the part being written (its lines are all whole), if it has any. */
   async commit(): Promise<void> {
     const part = this.current;

@@ -1,20 +1,16 @@
 import { activityInfo, cancellationSignal, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import {
-  addTokens,
-  requestNanoUsd,
-  tokensOfUsage,
-  usdOfNano,
-  ZERO_TOKENS,
-  type TokensByModel,
-} from '../shared/pricing.js';
+import { once } from 'node:events';
+import { usdOfNano, type PriceTable } from '../shared/pricing.js';
 import { jobPrices } from './job-prices.js';
 import { beater, chunkCustomIds } from './chunk-ids.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
-import { outcomeOf, shouldRetry, type ResultLine } from '../shared/results.js';
+import type { ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
-import { PartWriter, partLines } from './download-parts.js';
-import { lines, writeLines } from './jsonl.js';
+import { PartWriter, listParts } from './download-parts.js';
+import { writeLines } from './jsonl.js';
+import { customIdOfLine, lineBatches } from './line-batches.js';
+import { ResultTally } from './result-tally.js';
 import { countOutcome, resultLines } from './metrics.js';
 
 export interface FetchArgs {
@@ -35,18 +31,6 @@ export const RESULTS_FULL_ATTEMPTS = 5;
 
 /** The retry delay after a short download grows with the attempt: 5 s, 10 s, 15 s, 20 s. */
 const SHORT_DOWNLOAD_DELAY_S = 5;
-
-/** The custom_id of a results line, or null when the line is not one (a half line, garbage). */
-function customIdOf(raw: string): string | null {
-  try {
-    const parsed = JSON.parse(raw) as unknown;
-    if (typeof parsed !== 'object' || parsed === null) return null;
-    const id = (parsed as { custom_id?: unknown }).custom_id;
-    return typeof id === 'string' ? id : null;
-  } catch {
-    return null;
-  }
-}
 
 const preview = (ids: Iterable<string>, max = 3): string => {
   const first: string[] = [];
@@ -80,44 +64,98 @@ export function fetchActivities(deps: ActivityDeps) {
   const partsDir = (args: FetchArgs) => store.join(roundDir(args), 'download', args.chunk.id);
 
   /**
-   * The lines of the download's parts that the results file keeps: complete lines of distinct, expected ids, in
-   * the order they were downloaded. Anything else (a line a dying download cut, anything unexpected) is skipped.
+   * Reads the parts an earlier attempt committed, in order, into `have` and the tally: complete lines of distinct,
+   * expected ids. Returns whether the parts hold nothing else — then the results file is the parts end to end;
+   * otherwise (a half line, a line twice, an id not of this chunk: what a dying or overlapping attempt can leave)
+   * only the lines kept go into it.
    */
-  async function* keptLines(args: FetchArgs, expected: Set<string>): AsyncGenerator<{ id: string; line: string }> {
-    const seen = new Set<string>();
-    for await (const line of partLines(store, partsDir(args))) {
-      const id = customIdOf(line);
-      if (id === null || !expected.has(id) || seen.has(id)) continue;
-      seen.add(id);
-      yield { id, line };
-    }
-  }
-
-  /** The ids an earlier attempt's parts already hold. */
-  async function keepEarlierLines(args: FetchArgs, expected: Set<string>, have: Set<string>): Promise<void> {
+  async function readParts(
+    args: FetchArgs,
+    expected: Set<string>,
+    have: Set<string>,
+    tally: ResultTally | null,
+  ): Promise<boolean> {
     const beat = beater();
-    for await (const { id } of keptLines(args, expected)) {
-      have.add(id);
-      beat({ kept: have.size });
+    let clean = true;
+    for (const part of await listParts(store, partsDir(args))) {
+      const batches = lineBatches(store.read(part.uri), { terminatedOnly: true, onHalfLine: () => (clean = false) });
+      for await (const batch of batches) {
+        for (const line of batch) {
+          const id = customIdOfLine(line);
+          if (id === null || !expected.has(id) || have.has(id)) {
+            clean = false;
+            continue;
+          }
+          have.add(id);
+          tally?.add(JSON.parse(line) as ResultLine);
+        }
+        beat({ kept: have.size });
+      }
     }
+    return clean;
   }
 
   /**
    * Writes the results file from the parts (streamed, committed at once), then removes the parts. A worker that
-   * dies in between leaves both: the next attempt makes the same file from the same parts.
+   * dies in between leaves both: the next attempt makes the same file from the same parts. Clean parts are copied
+   * as bytes; otherwise only the lines `readParts` keeps are written, and tallied again.
    */
-  async function assemble(args: FetchArgs, expected: Set<string>, resultsUri: string): Promise<void> {
-    const beat = beater();
-    let written = 0;
-    async function* kept() {
-      for await (const { line } of keptLines(args, expected)) yield line;
+  async function assemble(
+    args: FetchArgs,
+    expected: Set<string>,
+    resultsUri: string,
+    clean: boolean,
+    tally: ResultTally,
+  ): Promise<ResultTally> {
+    const file = await store.write(resultsUri);
+    try {
+      if (clean) {
+        const beat = beater();
+        let bytes = 0;
+        for (const part of await listParts(store, partsDir(args)))
+          for await (const block of store.read(part.uri) as AsyncIterable<Buffer>) {
+            if (!file.stream.write(block)) await once(file.stream, 'drain');
+            bytes += block.length;
+            beat({ assembledBytes: bytes });
+          }
+      } else {
+        tally = new ResultTally(tally.prices);
+        const kept = tally;
+        const have = new Set<string>();
+        const beat = beater();
+        const lines = async function* () {
+          for (const part of await listParts(store, partsDir(args)))
+            for await (const batch of lineBatches(store.read(part.uri), { terminatedOnly: true }))
+              for (const line of batch) {
+                const id = customIdOfLine(line);
+                if (id === null || !expected.has(id) || have.has(id)) continue;
+                have.add(id);
+                kept.add(JSON.parse(line) as ResultLine);
+                beat({ assembled: have.size });
+                yield line;
+              }
+        };
+        for await (const line of lines()) if (!file.stream.write(line + '\n')) await once(file.stream, 'drain');
+      }
+    } catch (err) {
+      await file.abort();
+      throw err;
     }
-    await writeLines(store, resultsUri, kept(), () => beat({ assembled: ++written }));
+    await file.commit();
     await store.remove(partsDir(args));
+    return tally;
   }
 
-  /** Downloads into parts (`download/<chunk>/`), made into `results` once complete; returns the lines kept from before. */
-  async function download(args: FetchArgs, expected: Set<string>, resultsUri: string): Promise<number> {
+  /**
+   * Downloads into parts (`download/<chunk>/`), tallying each line as it is stored, and makes the parts into
+   * `results` once complete. Returns the tally of the results file and the lines kept from before.
+   */
+  async function download(
+    args: FetchArgs,
+    expected: Set<string>,
+    resultsUri: string,
+    prices: PriceTable,
+  ): Promise<{ tally: ResultTally; kept: number; have: Set<string> }> {
     const { attempt } = activityInfo();
     /** A complete download that came back wrong: tried again, with a growing pause, up to the bound. */
     const downloadAgain = (type: 'ResultsMismatch' | 'ResultsIncomplete', what: string, details?: unknown[]) =>
@@ -129,14 +167,15 @@ export function fetchActivities(deps: ActivityDeps) {
         ...(details ? { details } : {}),
       });
     const have = new Set<string>();
+    const tally = new ResultTally(prices);
+    let clean = true;
     // A first attempt starts afresh: parts left by an earlier run of the same job id are not this batch's.
-    if (attempt > 1) await keepEarlierLines(args, expected, have);
+    if (attempt > 1) clean = await readParts(args, expected, have, tally);
     else await store.remove(partsDir(args));
     const kept = have.size;
     if (kept > 0 && kept === expected.size) {
       // The earlier attempt had it all and died before making the results file: every request has its one line.
-      await assemble(args, expected, resultsUri);
-      return kept;
+      return { tally: await assemble(args, expected, resultsUri, clean, tally), kept, have };
     }
     if (kept > 0) log.info(`resuming the results download of ${args.batchId}: ${kept} results kept from before`);
 
@@ -148,21 +187,25 @@ export function fetchActivities(deps: ActivityDeps) {
     let unexpected: string | null = null;
     let strangers = 0;
     try {
-      // Passing the signal stops a canceled or timed-out attempt from writing parts alongside its successor.
-      const stream = await deps.anthropic.messages.batches.results(args.batchId, {}, { signal });
-      for await (const line of stream) {
-        received++;
-        const id = line.custom_id;
-        if (!expected.has(id)) {
-          // Never written: it is not an answer to any request of this chunk.
-          strangers++;
-          unexpected ??= id;
-          continue;
-        }
-        if (!have.has(id)) {
-          await out.line(JSON.stringify(line));
+      const body = await resultsBody(args.batchId, signal);
+      for await (const batch of lineBatches(body)) {
+        const keep: string[] = [];
+        for (const raw of batch) {
+          const line = JSON.parse(raw) as ResultLine;
+          received++;
+          const id = line.custom_id;
+          if (!expected.has(id)) {
+            // Never written: it is not an answer to any request of this chunk.
+            strangers++;
+            unexpected ??= id;
+            continue;
+          }
+          if (have.has(id)) continue;
           have.add(id);
+          tally.add(line);
+          keep.push(raw);
         }
+        await out.lines(keep);
         beat({ kept, received, written: have.size });
       }
     } catch (err) {
@@ -204,59 +247,47 @@ export function fetchActivities(deps: ActivityDeps) {
         `the results of batch ${args.batchId} still lack ${missing} requests after ${attempt} downloads (${which}); they go to the retry round`,
       );
     }
-    await assemble(args, expected, resultsUri);
-    return kept;
+    return { tally: await assemble(args, expected, resultsUri, clean, tally), kept, have };
   }
 
-  async function tally(
+  /**
+   * The results stream as the API's own bytes, through the official SDK as `batches.results()` fetches it (the
+   * batch's `results_url`, as binary): each line is then parsed once, to check and tally it, and stored as it came —
+   * not parsed by the SDK and serialized again. The signal stops a canceled or timed-out attempt from writing parts
+   * alongside its successor.
+   */
+  async function resultsBody(batchId: string, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    const batch = await deps.anthropic.messages.batches.retrieve(batchId, {}, { signal });
+    if (!batch.results_url) throw new Error(`batch ${batchId} has no results_url yet (${batch.processing_status})`);
+    const response = await deps.anthropic
+      .get<Response>(batch.results_url, {
+        headers: { Accept: 'application/binary' },
+        __binaryResponse: true,
+        signal,
+      })
+      .asResponse();
+    if (!response.body) throw new Error(`the results of batch ${batchId} came without a body`);
+    return response.body as AsyncIterable<Uint8Array>;
+  }
+
+  /** The chunk's outcome from the tally of its results file; requests without a result line are sent again. */
+  async function conclude(
     args: FetchArgs,
     expected: Set<string>,
     resultsUri: string,
-    resumedFromLine: number,
+    stored: { tally: ResultTally; kept: number; have: Set<string> },
+    prices: PriceTable,
   ): Promise<ChunkOutcome> {
     const { chunk } = args;
-    const beat = beater();
-    const seen = new Set<string>();
-    const retryIds: string[] = [];
-    const outcomes: Record<string, number> = {};
-    const tokens: TokensByModel = {};
-    const prices = await jobPrices(deps, args.jobDir);
-    let nanoUsd = 0;
-    const unpriced = new Set<string>();
-    beat({ tallied: 0, of: expected.size }, true);
-    for await (const raw of lines(store.read(resultsUri))) {
-      if (!raw) continue;
-      const line = JSON.parse(raw) as ResultLine;
-      // The download let nothing else through; a file changed behind its back must not reach the output either.
-      if (!expected.has(line.custom_id) || seen.has(line.custom_id)) {
-        await store.remove(resultsUri);
-        throw ApplicationFailure.nonRetryable(
-          `the results file of chunk ${chunk.id} holds '${line.custom_id}' ${seen.has(line.custom_id) ? 'twice' : 'which is not one of its requests'}`,
-          'ResultsMismatch',
-        );
-      }
-      seen.add(line.custom_id);
-      const key = outcomeOf(line.result);
-      outcomes[key] = (outcomes[key] ?? 0) + 1;
-      if (line.result.type === 'succeeded') {
-        const m = line.result.message;
-        const used = tokensOfUsage(m.usage);
-        tokens[m.model] = addTokens(tokens[m.model] ?? ZERO_TOKENS, used);
-        const nano = requestNanoUsd(prices, m.model, used);
-        if (nano === undefined) unpriced.add(m.model);
-        else nanoUsd += nano;
-      }
-      if (shouldRetry(line.result, false)) retryIds.push(line.custom_id);
-      beat({ tallied: seen.size, of: expected.size });
-    }
+    const { tally, kept: resumedFromLine, have } = stored;
+    const retryIds = tally.retryIds;
     // Requests the API never answered (after every download allowed) are sent again: the retry round gives each
     // its one output line. They get no outcome key: they have no result yet.
-    for (const id of expected) if (!seen.has(id)) retryIds.push(id);
-
+    if (have.size < expected.size) for (const id of expected) if (!have.has(id)) retryIds.push(id);
     const retryUri = store.join(roundDir(args), 'retry', `${chunk.id}.ids`);
     if (retryIds.length > 0) await writeLines(store, retryUri, retryIds);
     else await store.remove(retryUri); // an earlier attempt's, which this outcome does not point at
-    beat({ tallied: seen.size, of: expected.size }, true);
+    const { nanoUsd, unpriced } = tally;
     const outcome: ChunkOutcome = {
       chunkId: chunk.id,
       round: chunk.round,
@@ -265,8 +296,8 @@ export function fetchActivities(deps: ActivityDeps) {
       resultsUri,
       retryUri: retryIds.length > 0 ? retryUri : null,
       retryable: retryIds.length,
-      outcomes,
-      tokens,
+      outcomes: tally.outcomes,
+      tokens: tally.tokens,
       costUsd: usdOfNano(prices, nanoUsd, 'batch'),
       standardUsd: usdOfNano(prices, nanoUsd, 'standard'),
       standardNanoUsd: nanoUsd,
@@ -284,8 +315,9 @@ export function fetchActivities(deps: ActivityDeps) {
       // A dead attempt's temp files are removed by the store when this attempt writes the same files.
       const resultsUri = store.join(dir, 'results', `${chunk.id}.jsonl`);
       const expected = await chunkCustomIds(store, chunk);
-      const resumedFromLine = await download(args, expected, resultsUri);
-      const outcome = await tally(args, expected, resultsUri, resumedFromLine);
+      const prices = await jobPrices(deps, args.jobDir);
+      const stored = await download(args, expected, resultsUri, prices);
+      const outcome = await conclude(args, expected, resultsUri, stored, prices);
       countOutcome(outcome);
       return outcome;
     },

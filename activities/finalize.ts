@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { addTokens, batchCostUsd, mergeTokens, roundUsd, usdOfNano, ZERO_TOKENS } from '../shared/pricing.js';
@@ -6,7 +7,8 @@ import type { ChunkOutcome, Estimate, InvalidLine, JobReportSummary, SubmittedBa
 import { reportMarkdown, type JobReport } from '../shared/report.js';
 import { erroredResult, outcomeOf, type ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
-import { lines, writeLine } from './jsonl.js';
+import { lines } from './jsonl.js';
+import { customIdOfLine, lineBatches } from './line-batches.js';
 
 export interface FinalizeArgs {
   jobId: string;
@@ -49,6 +51,11 @@ export function reportBase(output: string, report: string | undefined): string {
 
 export function finalizeActivities(deps: ActivityDeps) {
   const { store } = deps;
+  const notOurs = (uri: string) =>
+    ApplicationFailure.nonRetryable(
+      `${uri} has a line without a custom_id; not writing the output`,
+      'OutputIncomplete',
+    );
 
   async function outcomesOf(jobDir: string, round: number): Promise<ChunkOutcome[]> {
     const dir = store.join(jobDir, 'rounds', String(round), 'outcomes');
@@ -75,12 +82,25 @@ export function finalizeActivities(deps: ActivityDeps) {
       const out = await store.write(outputUri);
       const outcomes: Record<string, number> = {};
       let written = 0;
-      const emit = async (line: string, result: ResultLine['result']) => {
-        await writeLine(out.stream, line);
+      let beatAt = 0;
+      const count = (key: string, by: number) => {
+        const n = (outcomes[key] ?? 0) + by;
+        if (n === 0) delete outcomes[key];
+        else outcomes[key] = n;
+      };
+      /** Writes text of `n` whole lines, respecting backpressure. */
+      const put = async (text: string | Buffer, n: number) => {
+        if (!out.stream.write(text)) await once(out.stream, 'drain');
+        written += n;
         // A big output takes minutes: heartbeats let a dead worker's finalize move to another within seconds.
-        if (++written % 1000 === 0) heartbeat({ written });
-        const key = outcomeOf(result);
-        outcomes[key] = (outcomes[key] ?? 0) + 1;
+        if (written - beatAt >= 1000) {
+          beatAt = written;
+          heartbeat({ written });
+        }
+      };
+      const emit = async (line: string, result: ResultLine['result']) => {
+        await put(line + '\n', 1);
+        count(outcomeOf(result), 1);
       };
       try {
         for (let r = 0; r < rounds.length; r++) {
@@ -91,11 +111,20 @@ export function finalizeActivities(deps: ActivityDeps) {
             const retried = o.retryUri ? await retriedIds([o]) : new Set<string>();
             const superseded = last ? new Set<string>() : retried;
             const unanswered = last ? retried : new Set<string>();
-            if (o.resultsUri)
-              for await (const raw of lines(store.read(o.resultsUri))) {
-                const line = JSON.parse(raw) as ResultLine;
-                unanswered.delete(line.custom_id);
-                if (!superseded.has(line.custom_id)) await emit(raw, line.result);
+            if (o.resultsUri && superseded.size === 0 && unanswered.size === 0)
+              await copyWhole(o.resultsUri, o, put, count);
+            else if (o.resultsUri)
+              for await (const batch of lineBatches(store.read(o.resultsUri))) {
+                const keep: string[] = [];
+                for (const raw of batch) {
+                  const id = customIdOfLine(raw);
+                  if (id === null) throw notOurs(o.resultsUri);
+                  unanswered.delete(id);
+                  if (superseded.has(id)) continue;
+                  keep.push(raw);
+                  count(outcomeOf((JSON.parse(raw) as ResultLine).result), 1);
+                }
+                if (keep.length > 0) await put(keep.join('\n') + '\n', keep.length);
               }
             const result = erroredResult('job_error', `batch ${o.batchId ?? '?'} never returned a result for it`);
             for (const custom_id of unanswered) await emit(JSON.stringify({ custom_id, result }), result);
@@ -104,10 +133,12 @@ export function finalizeActivities(deps: ActivityDeps) {
         /** Every request of chunks that have no results: each answered with the same result. */
         const answerAll = async (chunks: { uri: string }[], result: ResultLine['result']) => {
           for (const chunk of chunks)
-            for await (const raw of lines(store.read(chunk.uri))) {
-              const { custom_id } = JSON.parse(raw) as { custom_id: string };
-              await emit(JSON.stringify({ custom_id, result }), result);
-            }
+            for await (const batch of lineBatches(store.read(chunk.uri)))
+              for (const raw of batch) {
+                const custom_id = customIdOfLine(raw);
+                if (custom_id === null) throw notOurs(chunk.uri);
+                await emit(JSON.stringify({ custom_id, result }), result);
+              }
         };
         await answerAll(args.unsubmitted, { type: 'canceled' });
         await answerAll(
@@ -223,6 +254,34 @@ export function finalizeActivities(deps: ActivityDeps) {
       };
     },
   };
+
+  /**
+   * A results file none of whose lines is superseded, copied as bytes: its outcomes are the ones its fetch tallied
+   * while storing it. Its lines are counted on the way, and must be as many as that tally.
+   */
+  async function copyWhole(
+    uri: string,
+    o: ChunkOutcome,
+    put: (block: Buffer, lines: number) => Promise<void>,
+    count: (key: string, by: number) => void,
+  ): Promise<void> {
+    let lines = 0;
+    let last = 10;
+    for await (const block of store.read(uri) as AsyncIterable<Buffer>) {
+      let n = 0;
+      for (let at = block.indexOf(10); at !== -1; at = block.indexOf(10, at + 1)) n++;
+      if (block.length > 0) last = block[block.length - 1]!;
+      lines += n;
+      await put(block, n);
+    }
+    const tallied = Object.values(o.outcomes).reduce((a, b) => a + b, 0);
+    if (last !== 10 || lines !== tallied)
+      throw ApplicationFailure.nonRetryable(
+        `the results file of chunk ${o.chunkId} has ${lines} whole lines where its fetch stored ${tallied}; not writing the output`,
+        'OutputIncomplete',
+      );
+    for (const [key, n] of Object.entries(o.outcomes)) count(key, n);
+  }
 
   async function wasAdopted(jobDir: string, round: number, chunkId: string): Promise<boolean> {
     const uri = store.join(jobDir, 'rounds', String(round), 'submit', `${chunkId}.batch.json`);

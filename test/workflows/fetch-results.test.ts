@@ -164,7 +164,10 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
     assert.equal(outcome.requests, 60);
     assert.equal(outcome.outcomes.succeeded, 60);
     assert.equal(outcome.retryUri, null);
-    assert.ok(beats.some((b) => 'tallied' in b) && beats.some((b) => 'received' in b), 'heartbeats in both phases');
+    assert.ok(
+      beats.some((b) => 'kept' in b && !('received' in b)) && beats.some((b) => 'received' in b),
+      'heartbeats while reading the kept parts and while downloading',
+    );
     assert.ok(
       beats.every((b) => Object.values(b).every((v) => typeof v === 'number')),
       'heartbeat details are counts',
@@ -188,8 +191,8 @@ describe('fetchResults: resumes by custom_id, retries short downloads, never wri
     assert.equal(got.length, 300);
     assert.deepEqual(sorted(got), sorted(ids('cut', 300)));
     assert.ok(
-      beats.some((b) => b.tallied === 300),
-      'the tally heartbeats too',
+      beats.some((b) => b.written === 300),
+      'the download heartbeats its progress to the end',
     );
     assertNoTempFiles(jobDir);
   });
