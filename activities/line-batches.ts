@@ -44,13 +44,17 @@ const toBuffer = (b: Buffer | Uint8Array) => (Buffer.isBuffer(b) ? b : Buffer.fr
  * The custom_id of a line we wrote or the API sent (`{"custom_id":"…",…}`), read without parsing the rest of the
  * line; null when the line does not start that way (then parse it). The API's custom_ids match
  * ^[a-zA-Z0-9_-]{1,64}$, so the first quote after the opening one ends the id — anything else is parsed in full.
+ * The id is a string of its own (not a view of the line), so sets of ids hold only the ids.
  */
 export function leadingCustomId(line: string): string | null {
   if (!line.startsWith(CUSTOM_ID_PREFIX)) return null;
   const end = line.indexOf('"', CUSTOM_ID_PREFIX.length);
   if (end === -1 || line.charCodeAt(end + 1) !== COMMA) return null;
   const id = line.slice(CUSTOM_ID_PREFIX.length, end);
-  return id.includes('\\') ? null : id;
+  if (id.includes('\\')) return null;
+  // A slice of a line is a view of the whole block of text it was split from: an id kept in a set would keep the
+  // block alive (a chunk's ids, the whole chunk file). Parsed as a JSON string, it is a string of its own.
+  return JSON.parse(`"${id}"`) as string;
 }
 
 const CUSTOM_ID_PREFIX = '{"custom_id":"';

@@ -170,6 +170,14 @@ async function runClaudeBatch(env: TestWorkflowEnvironment, dir: string, input: 
   });
   try {
     const output = path.join(dir, 'cb-out.jsonl');
+    // The worker's high-water mark over time (since its start, so the idle worker's own size is the first figure):
+    // which step of the job raises it.
+    const started = performance.now();
+    const rss: { at: number; mb: number }[] = [];
+    const sampler = setInterval(
+      () => rss.push({ at: (performance.now() - started) / 1000, mb: peakRssMb(worker.child.pid!) }),
+      100,
+    );
     const run = await runTimed(
       [
         cli,
@@ -190,9 +198,14 @@ async function runClaudeBatch(env: TestWorkflowEnvironment, dir: string, input: 
       ],
       { TEMPORAL_ADDRESS: env.address, CLAUDE_BATCH_TASK_QUEUE: taskQueue },
     );
+    clearInterval(sampler);
     const workerMb = peakRssMb(worker.child.pid!);
     const activities = await activityTimes(env.client, jobId);
-    return { ...run, output, workerMb, activities };
+    const idleMb = rss[0]?.mb ?? NaN;
+    // The job starts about when the CLI's first line says so; activity times are from the job's start.
+    const jobAt = run.log.find((l) => l.line.startsWith('started job'))?.at ?? 0;
+    const highAt = (t: number) => rss.filter((r) => r.at <= jobAt + t).at(-1)?.mb ?? idleMb;
+    return { ...run, output, workerMb, idleMb, activities: activities.map((a) => ({ ...a, highMb: highAt(a.last) })) };
   } finally {
     worker.child.kill('SIGINT');
     emulator.child.kill();
@@ -212,6 +225,8 @@ interface ActivityTime {
   /** Seconds after the job's start of its first schedule and its last close. */
   first: number;
   last: number;
+  /** The worker's peak RSS when its last run closed. */
+  highMb?: number;
 }
 
 /**
@@ -291,10 +306,12 @@ async function scenario(env: TestWorkflowEnvironment, n: number) {
     for (const l of hand.log) console.log(`    ${l.at.toFixed(1).padStart(6)} s  ${l.line}`);
     console.log('  claude-batch timeline (CLI output):');
     for (const l of cb.log) if (l.line.trim()) console.log(`    ${l.at.toFixed(1).padStart(6)} s  ${l.line}`);
-    console.log("  claude-batch activities (from the job's Temporal histories; seconds after the job started):");
+    console.log(
+      `  claude-batch activities (from the job's Temporal histories; seconds after the job started; the idle worker: ${mb(cb.idleMb)}):`,
+    );
     for (const a of cb.activities)
       console.log(
-        `    ${a.type.padEnd(24)} ${String(a.count).padStart(4)}×  ${s(a.busy).padStart(8)} in all, ${a.first.toFixed(1).padStart(6)}–${a.last.toFixed(1)} s`,
+        `    ${a.type.padEnd(24)} ${String(a.count).padStart(4)}×  ${s(a.busy).padStart(8)} in all, ${a.first.toFixed(1).padStart(6)}–${a.last.toFixed(1)} s, worker peak RSS then ${mb(a.highMb ?? NaN)}`,
       );
   } finally {
     rmSync(dir, { recursive: true, force: true });

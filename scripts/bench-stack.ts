@@ -45,7 +45,8 @@ export function startCli(
 /**
  * A `claude-batch worker` process for a benchmark: on `taskQueue` of `temporal`, against the emulator at
  * `anthropicUrl`, its data dir under `dir` (which it may read and write); `env` adds or overrides settings.
- * With BENCH_WORKER_CPU_PROF=<dir>, the worker writes a V8 CPU profile there when it stops (where its time goes).
+ * With BENCH_WORKER_CPU_PROF=<dir>, the worker writes a V8 CPU profile there when it stops (where its time goes);
+ * BENCH_WORKER_NODE_OPTIONS gives the worker alone NODE_OPTIONS (e.g. a heap limit, as a small container would set).
  */
 export function startBenchWorker(o: {
   temporal: string;
@@ -64,6 +65,7 @@ export function startBenchWorker(o: {
       ANTHROPIC_BASE_URL: o.anthropicUrl,
       CLAUDE_BATCH_DATA_DIR: path.join(o.dir, 'data'),
       CLAUDE_BATCH_ALLOWED_ROOTS: o.dir,
+      ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
       ...o.env,
     },
     /task queue/,

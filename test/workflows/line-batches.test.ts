@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Readable } from 'node:stream';
 import { customIdOfLine, leadingCustomId, lineBatches } from '../../activities/line-batches.js';
+import { createBody } from '../../activities/submit.js';
 
 async function all(blocks: (string | Buffer)[], options?: Parameters<typeof lineBatches>[1]): Promise<string[]> {
   const out: string[] = [];
@@ -52,5 +54,28 @@ describe("leadingCustomId: a line's custom_id without parsing the rest", () => {
     assert.equal(customIdOfLine('{"custom_id":"ab"}'), 'ab');
     assert.equal(customIdOfLine('{"custom_id":7}'), null);
     assert.equal(customIdOfLine('not json'), null);
+  });
+});
+
+describe('createBody: the create request streamed from a chunk file as bytes', () => {
+  const bodyOf = async (blocks: string[]) => {
+    const store = { read: () => Readable.from(blocks.map((b) => Buffer.from(b))) };
+    const parts: Buffer[] = [];
+    for await (const part of createBody({ store } as never, { uri: 'chunk' } as never)) parts.push(Buffer.from(part));
+    return Buffer.concat(parts).toString('utf8');
+  };
+
+  it('is the lines as a JSON array, however the file is cut into blocks', async () => {
+    const lines = ['{"custom_id":"a","params":{"x":"é"}}', '{"custom_id":"b","params":{}}', '{"custom_id":"c"}'];
+    const file = lines.map((l) => l + '\n').join('');
+    const want = { requests: lines.map((l) => JSON.parse(l) as unknown) };
+    for (const cuts of [[], [1], [file.length - 1], [5, 37, 38, 60], [...file].map((_, i) => i + 1)]) {
+      const blocks = [0, ...cuts].map((from, i) => file.slice(from, cuts[i] ?? file.length)).filter((b) => b !== '');
+      assert.deepEqual(JSON.parse(await bodyOf(blocks)), want, `cut at ${cuts.join(',')}`);
+    }
+  });
+
+  it('an empty chunk is an empty list', async () => {
+    assert.equal(await bodyOf([]), '{"requests":[]}');
   });
 });
