@@ -179,3 +179,36 @@ export function summarize(state: JobState) {
     expiringSoon: state.chunks.some((c) => c.expiryWarnedAt !== undefined && isActive(c)),
   };
 }
+
+/**
+ * A chunk of a finished round cut to what is still read once the next round has started: its identity, size and
+ * URI (finalize names failed and held-back chunks by it), batch, status, error and outcome tallies (totals, the
+ * budget). Poll times, counts, expiry, digest and the retry list (the next round was planned from it) go: at 10
+ * million requests a round they would carry hundreds of kilobytes per round into every continue-as-new.
+ */
+export function compactChunk(c: ChunkState): ChunkState {
+  const { id, round, index, uri, requests, bytes } = c.ref;
+  return {
+    ref: { id, round, index, uri, requests, bytes },
+    status: c.status,
+    ...(c.sync ? { sync: c.sync } : {}),
+    ...(c.batchId ? { batchId: c.batchId } : {}),
+    ...(c.adopted ? { adopted: c.adopted } : {}),
+    ...(c.error ? { error: c.error } : {}),
+    ...(c.outcome
+      ? {
+          outcome: {
+            retryUri: null,
+            retryable: c.outcome.retryable,
+            outcomes: c.outcome.outcomes,
+            costUsd: c.outcome.costUsd,
+          },
+        }
+      : {}),
+  };
+}
+
+/** Compacts the chunks of every round before the current one (see `compactChunk`). */
+export function compactFinishedRounds(state: JobState): void {
+  state.chunks = state.chunks.map((c) => (c.ref.round < state.round ? compactChunk(c) : c));
+}

@@ -1,8 +1,10 @@
-import type { JobState, summarize } from './job-state.js';
-
-type Totals = ReturnType<typeof summarize>;
+import { summarize, unansweredRequests, type JobState } from './job-state.js';
 import type { PreparedJob } from './job-types.js';
 import { formatUsd } from './money.js';
+import { budgetStatus } from './budget.js';
+import { cutoffAt, deadlineAt, type DeadlineInput } from './deadline.js';
+
+type Totals = ReturnType<typeof summarize>;
 
 const usd = formatUsd;
 
@@ -38,6 +40,43 @@ export function jobDetails(state: JobState, totals: Totals, io: { input: string;
   if (totals.expiringSoon) lines.push('- ⚠ a batch is close to its 24 h expiry');
   if (state.error) lines.push(`- error: ${state.error.split('\n')[0]}`);
   return lines.join('\n');
+}
+
+/** When the job stops waiting for batches; moves later as requests get answered. */
+export function jobCutoffAt(state: JobState, d: DeadlineInput): number {
+  return cutoffAt(d, state.startedAt, unansweredRequests(state), state.pilot?.measure.latencyP90Ms ?? null);
+}
+
+/**
+ * What the status query answers: the job's whole state, its totals, budget and deadline. A pure function of the
+ * state, so its size can be checked at the largest job (test/workflows/payload-bounds.test.ts).
+ */
+export function jobStatusView(
+  state: JobState,
+  job: {
+    jobId: string;
+    input: string;
+    output: string;
+    budget?: { maxUsd: number } | undefined;
+    deadline?: DeadlineInput | undefined;
+  },
+) {
+  const { budget, deadline } = job;
+  return {
+    ...state,
+    jobId: job.jobId,
+    input: job.input,
+    output: job.output,
+    totals: summarize(state),
+    budget: budget ? budgetStatus(state, budget.maxUsd) : null,
+    deadline: deadline
+      ? {
+          at: deadlineAt(deadline.at, state.startedAt),
+          cutoffAt: state.cutoffAt ?? jobCutoffAt(state, deadline),
+          reached: state.cutoffAt !== undefined,
+        }
+      : null,
+  };
 }
 
 /** The last line of a rejected input's message; the CLI gives its own advice in its place. */

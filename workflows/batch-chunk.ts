@@ -56,6 +56,14 @@ const QUIET_REPORT_MS = 10 * 60_000;
  */
 export const SUBMITTER_PATCH = 'workspace-submitter-2026-12';
 
+/**
+ * The patch after which a chunk's progress signal goes out together with what it waits for (the next poll's
+ * timer, the results' fetch) instead of before it: the end of a batch is followed at once by its fetch, and a
+ * signal's round trip (or its retries, durable sleeps) is never added to a poll interval (see docs/job.md,
+ * upgrading).
+ */
+export const FETCH_AT_ONCE_PATCH = 'fetch-at-once-2026-12';
+
 /** What went wrong, not the wrapper it came in ("Activity task failed" says nothing). */
 function rootMessage(err: unknown): string {
   let e = err;
@@ -92,6 +100,8 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
 
   // Chunks started before reporting on change only keep reporting every poll (their histories say so).
   const onChangeOnly = patched(REPORT_ON_CHANGE_PATCH);
+  // Asked once, here: chunks started before it keep awaiting each report before going on (their histories say so).
+  const atOnce = patched(FETCH_AT_ONCE_PATCH);
   let lastReported = { key: '', at: 0 };
   // Progress goes to the job by signal. A signal can race the job's continue-as-new ("not found"): retry with a
   // durable backoff, and never fail the chunk because a progress update was lost.
@@ -142,9 +152,22 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
     state.status = s.status === 'ended' ? 'fetching' : s.status;
   };
 
+  /** Reports, then waits `ms`; with the patch both at once, so the wait is the poll interval and nothing more. */
+  const reportAndSleep = async (ms: number | Duration) => {
+    if (atOnce) await Promise.all([report(), sleep(ms)]);
+    else {
+      await report();
+      await sleep(ms);
+    }
+  };
+
   const fetchAndReport = async (): Promise<ChunkOutcome> => {
-    await report();
+    // "Fetching" need not reach the job before the fetch starts: with the patch the two go out together.
+    const told = report();
+    told.catch(() => undefined); // a cancellation also reaches the fetch, which is where it is handled
+    if (!atOnce) await told;
     result = await acts.fetchResults({ jobDir: input.jobDir, chunk, batchId: state.batch!.batchId });
+    await told; // in order: the job hears "fetching" before "done"
     state.status = 'done';
     const { retryUri, retryable, outcomes, costUsd } = result;
     await report({ outcome: { retryUri, retryable, outcomes, costUsd } });
@@ -158,7 +181,8 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       const { batchId, expiresAt, submittedAt, adopted } = submitted;
       state.batch = { batchId, expiresAt, submittedAt, adopted };
       observe(await polls.pollBatch({ batchId, submittedAt }));
-      await report();
+      // With the patch the news goes with the first sleep, or with the fetch when the batch has ended already.
+      if (!atOnce) await report();
     }
     const batchEnded = () => state.status === 'fetching';
     while (!batchEnded()) {
@@ -167,8 +191,7 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       if (state.expiryWarnedAt === undefined && now >= warnAt) await warnExpiring(now);
       const delay = nextPollDelay(state.polls, input.poll, now, state.expiryWarnedAt === undefined ? warnAt : null);
       state.nextPollAt = now + delay;
-      await report();
-      await sleep(delay);
+      await reportAndSleep(delay);
       observe(await polls.pollBatch({ batchId: state.batch.batchId, submittedAt: state.batch.submittedAt }));
       if (!batchEnded() && workflowInfo().continueAsNewSuggested) {
         await continueAsNew<typeof batchChunk>({ ...input, state });
@@ -189,8 +212,7 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       let s = await polls.cancelBatch(args);
       observe(s);
       while (s.status !== 'ended') {
-        await report();
-        await sleep(CANCEL_POLL);
+        await reportAndSleep(CANCEL_POLL);
         s = await polls.pollBatch(args);
         observe(s);
       }

@@ -24,11 +24,11 @@ import { jobInputOrFail, type JobInput, type JobInputRaw } from '../shared/job-i
 import {
   applyProgress,
   chunksToStart,
+  compactFinishedRounds,
   initialState,
   isActive,
   roundFinished,
   summarize,
-  unansweredRequests,
   type ChunkState,
   type JobPhase,
   type JobState,
@@ -36,10 +36,17 @@ import {
 import type { ChunkOutcome, JobReportSummary, PreparedJob } from '../shared/job-types.js';
 import { batchChunk, type ChunkInput } from './batch-chunk.js';
 import { budgetAdmits, budgetPassed, budgetStatus, syncReservationUsd } from '../shared/budget.js';
-import { cutoffAt, deadlineAt, type DeadlineInput } from '../shared/deadline.js';
+import { deadlineAt, type DeadlineInput } from '../shared/deadline.js';
 import type { SyncChunkArgs } from '../activities/sync-answers.js';
 import { formatUsd } from '../shared/money.js';
-import { jobDetails, jobMemo, nothingToSubmitMessage, rejectedInputMessage } from '../shared/job-view.js';
+import {
+  jobCutoffAt,
+  jobDetails,
+  jobMemo,
+  jobStatusView,
+  nothingToSubmitMessage,
+  rejectedInputMessage,
+} from '../shared/job-view.js';
 import { expandUriTemplate } from '../shared/uri-template.js';
 import {
   approvalBasisUsd,
@@ -64,6 +71,13 @@ const QUIET_CHUNK_CHECK = '15m';
 
 /** The patch that added the pilot and the deadline's synchronous round (see docs/job.md, upgrading). */
 export const SYNC_PATCH = 'pilot-and-deadline-2026-12';
+
+/**
+ * The patch after which a job compacts the chunks of its finished rounds when the next round starts (see
+ * compactChunk in shared/job-state.ts and docs/job.md, upgrading). It changes no command, only what the state
+ * carries; the patch keeps jobs that started before it exactly as they were.
+ */
+export const COMPACT_PATCH = 'compact-rounds-2026-12';
 
 /** Jobs are split into at most this many chunks per round (a child workflow each). */
 export const MAX_CHUNKS_PER_ROUND = 1000;
@@ -117,21 +131,15 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     publish();
   };
 
-  setHandler(statusQuery, () => ({
-    ...state,
-    jobId,
-    input: input.input,
-    output: input.output,
-    totals: summarize(state),
-    budget: input.budget ? budgetStatus(state, input.budget.maxUsd) : null,
-    deadline: input.deadline
-      ? {
-          at: deadlineAt(input.deadline.at, state.startedAt),
-          cutoffAt: state.cutoffAt ?? cutoff(input.deadline),
-          reached: state.cutoffAt !== undefined,
-        }
-      : null,
-  }));
+  setHandler(statusQuery, () =>
+    jobStatusView(state, {
+      jobId,
+      input: input.input,
+      output: input.output,
+      budget: input.budget,
+      deadline: input.deadline,
+    }),
+  );
   setHandler(chunkProgressSignal, (progress) => {
     applyProgress(state, progress);
     changes++;
@@ -317,6 +325,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     if (next.length === 0) return false;
     state.round++;
     state.chunks.push(...next.map((ref): ChunkState => ({ ref, status: 'pending' })));
+    if (patched(COMPACT_PATCH)) compactFinishedRounds(state);
     return true;
   }
 
@@ -361,8 +370,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   }
 
   /** When the job must stop waiting for batches; moves later as requests get answered. */
-  const cutoff = (d: DeadlineInput) =>
-    cutoffAt(d, state.startedAt, unansweredRequests(state), state.pilot?.measure.latencyP90Ms ?? null);
+  const cutoff = (d: DeadlineInput) => jobCutoffAt(state, d);
 
   /** One timer at a time until the cutoff (a timer per wake-up would grow the history with every signal). */
   let deadlineWatch: Promise<void> | null = null;
@@ -419,6 +427,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     state.round++;
     const added = next.map((ref): ChunkState => ({ ref, status: 'pending', sync: true }));
     state.chunks.push(...added);
+    if (patched(COMPACT_PATCH)) compactFinishedRounds(state);
     for (const c of added) {
       const spent = input.budget ? budgetStatus(state, input.budget.maxUsd).spentUsd : 0;
       const perRequestUsd = syncReservationUsd(state.estimate);
