@@ -29,6 +29,7 @@ export interface JobFlags {
   approvalTimeout?: string;
   onInvalid?: 'reject' | 'skip';
   maxRounds?: number;
+  maxQueued?: number;
   pollInitial?: string;
   pollMax?: string;
   expiryWarning?: string;
@@ -127,6 +128,11 @@ export function addJobOptions(cmd: Command): Command {
     .option('--overwrite', 'replace an output (and report) file that already exists', false)
     .option('--allow-empty', 'an input without any valid request completes with an empty output', false)
     .option('--max-rounds <n>', 'retry rounds for expired and retryable requests (default 3)', nonNegativeInt)
+    .option(
+      '--max-queued <n>',
+      "requests the job lets wait in Anthropic's processing queue at once: your organization's batch queue limit (default 100000)",
+      positiveInt,
+    )
     .option('--poll-initial <duration>', 'first poll interval (default 30s)')
     .option('--poll-max <duration>', 'longest poll interval (default 10m)')
     .option('--expiry-warning <duration>', 'warn this long before a batch expires (default 4h)')
@@ -226,6 +232,7 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
     ...(f.allowEmpty ? { allowEmpty: true } : {}),
     ...(f.onInvalid ? { onInvalid: f.onInvalid } : {}),
     ...(f.maxRounds !== undefined ? { retry: { maxRounds: f.maxRounds } } : {}),
+    ...(f.maxQueued !== undefined ? { admission: { maxQueuedRequests: f.maxQueued } } : {}),
     ...(f.pollInitial !== undefined || f.pollMax !== undefined
       ? {
           poll: {
