@@ -180,9 +180,18 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       const submitted = await CancellationScope.nonCancellable(submitOwnBatch);
       const { batchId, expiresAt, submittedAt, adopted } = submitted;
       state.batch = { batchId, expiresAt, submittedAt, adopted };
-      observe(await polls.pollBatch({ batchId, submittedAt }));
-      // With the patch the news goes with the first sleep, or with the fetch when the batch has ended already.
-      if (!atOnce) await report();
+      if (atOnce) {
+        // The batch exists: the job hears so while the first poll runs, so it can start the next chunk's create at
+        // once instead of after this poll (which waits as long as the API takes to answer it).
+        state.status = 'in_progress';
+        const told = report();
+        told.catch(() => undefined);
+        observe(await polls.pollBatch({ batchId, submittedAt }));
+        await told;
+      } else {
+        observe(await polls.pollBatch({ batchId, submittedAt }));
+        await report();
+      }
     }
     const batchEnded = () => state.status === 'fetching';
     while (!batchEnded()) {
