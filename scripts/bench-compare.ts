@@ -28,11 +28,11 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Client } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { packageRoot } from '../config/load.js';
 import { ticketText } from '../examples/support-tickets.js';
 import { cli, peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
+import { activityTimes, printActivities, rssTimeline } from './job-timeline.js';
 
 const SIZES = (process.env.BENCH_COMPARE_SIZES ?? '100000,300000').split(',').map(Number);
 const CHUNK = Number(process.env.BENCH_COMPARE_CHUNK ?? 100_000);
@@ -174,14 +174,9 @@ async function runClaudeBatch(env: TestWorkflowEnvironment, dir: string, input: 
   });
   try {
     const output = path.join(dir, 'cb-out.jsonl');
-    // The worker's high-water mark over time (since its start, so the idle worker's own size is the first figure):
-    // which step of the job raises it.
-    const started = performance.now();
-    const rss: { at: number; mb: number }[] = [];
-    const sampler = setInterval(
-      () => rss.push({ at: (performance.now() - started) / 1000, mb: peakRssMb(worker.child.pid!) }),
-      100,
-    );
+    // The worker's high-water mark over time (from before the job, so the idle worker's own size is the first
+    // figure): which step of the job raises it.
+    const rss = rssTimeline(worker.child.pid!);
     const run = await runTimed(
       [
         cli,
@@ -204,75 +199,23 @@ async function runClaudeBatch(env: TestWorkflowEnvironment, dir: string, input: 
       ],
       { TEMPORAL_ADDRESS: env.address, CLAUDE_BATCH_TASK_QUEUE: taskQueue },
     );
-    clearInterval(sampler);
+    rss.stop();
     const workerMb = peakRssMb(worker.child.pid!);
     const activities = await activityTimes(env.client, jobId);
-    const idleMb = rss[0]?.mb ?? NaN;
     // The job starts about when the CLI's first line says so; activity times are from the job's start.
     const jobAt = run.log.find((l) => l.line.startsWith('started job'))?.at ?? 0;
-    const highAt = (t: number) => rss.filter((r) => r.at <= jobAt + t).at(-1)?.mb ?? idleMb;
-    return { ...run, output, workerMb, idleMb, activities: activities.map((a) => ({ ...a, highMb: highAt(a.last) })) };
+    return {
+      ...run,
+      output,
+      workerMb,
+      idleMb: rss.firstMb,
+      activities: activities.map((a) => ({ ...a, highMb: rss.at(jobAt, a.last) })),
+    };
   } finally {
     worker.child.kill('SIGINT');
     emulator.child.kill();
     await Promise.all([once(worker.child, 'exit'), once(emulator.child, 'exit')]);
   }
-}
-
-/** A history event's protobuf timestamp (seconds may be a Long) in milliseconds. */
-const tsToMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) =>
-  Number(t?.seconds ?? 0) * 1000 + (t?.nanos ?? 0) / 1e6;
-
-interface ActivityTime {
-  type: string;
-  count: number;
-  /** Seconds from schedule to close, summed over its runs (they may overlap). */
-  busy: number;
-  /** Seconds after the job's start of its first schedule and its last close. */
-  first: number;
-  last: number;
-  /** The worker's peak RSS when its last run closed. */
-  highMb?: number;
-}
-
-/**
- * Where the job spent its time, from the histories of its workflows (the job, its chunks, the workspace's
- * submitter, from this job's start on): per activity type, how many ran, for how long, and when.
- */
-async function activityTimes(client: Client, jobId: string): Promise<ActivityTime[]> {
-  const mine = (id: string) => id === jobId || id.startsWith(`${jobId}/`) || id.startsWith('claude-batch-submitter-');
-  const byType = new Map<string, ActivityTime>();
-  let jobStart = Infinity;
-  const runs: { type: string; from: number; to: number }[] = [];
-  for await (const wf of client.workflow.list()) {
-    if (!mine(wf.workflowId)) continue;
-    if (wf.workflowId === jobId) jobStart = Math.min(jobStart, wf.startTime.getTime());
-    const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-    const scheduled = new Map<string, { type: string; at: number }>();
-    for (const e of history.events ?? []) {
-      const at = tsToMs(e.eventTime);
-      const s = e.activityTaskScheduledEventAttributes;
-      if (s) scheduled.set(String(e.eventId), { type: s.activityType?.name ?? '?', at });
-      const closed =
-        e.activityTaskCompletedEventAttributes ??
-        e.activityTaskFailedEventAttributes ??
-        e.activityTaskTimedOutEventAttributes ??
-        e.activityTaskCanceledEventAttributes;
-      const from = closed && scheduled.get(String(closed.scheduledEventId));
-      if (from) runs.push({ type: from.type, from: from.at, to: at });
-    }
-  }
-  // The submitter is the workspace's, so it also holds the creates of earlier scenarios (same API key): skipped.
-  for (const r of runs) {
-    if (r.from < jobStart) continue;
-    const t = byType.get(r.type) ?? { type: r.type, count: 0, busy: 0, first: Infinity, last: -Infinity };
-    t.count++;
-    t.busy += (r.to - r.from) / 1000;
-    t.first = Math.min(t.first, (r.from - jobStart) / 1000);
-    t.last = Math.max(t.last, (r.to - jobStart) / 1000);
-    byType.set(r.type, t);
-  }
-  return [...byType.values()].sort((a, b) => a.first - b.first);
 }
 
 const s = (x: number) => `${x.toFixed(1)} s`;
@@ -315,10 +258,7 @@ async function scenario(env: TestWorkflowEnvironment, n: number) {
     console.log(
       `  claude-batch activities (from the job's Temporal histories; seconds after the job started; the idle worker: ${mb(cb.idleMb)}):`,
     );
-    for (const a of cb.activities)
-      console.log(
-        `    ${a.type.padEnd(24)} ${String(a.count).padStart(4)}×  ${s(a.busy).padStart(8)} in all, ${a.first.toFixed(1).padStart(6)}–${a.last.toFixed(1)} s, worker peak RSS then ${mb(a.highMb ?? NaN)}`,
-      );
+    printActivities(cb.activities);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

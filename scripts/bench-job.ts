@@ -21,6 +21,7 @@ import { freePort } from '../client/ports.js';
 import { startMotoServer, type MotoServer } from '../client/provision/moto-server.js';
 import { s3Client, s3SettingsFromEnv } from '../storage/s3-client.js';
 import { peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
+import { activityTimes, printActivities, rssTimeline } from './job-timeline.js';
 import { temporalCostOf } from './temporal-actions.js';
 
 /** CPU seconds (user + system) a live process has used, from /proc. */
@@ -149,6 +150,7 @@ async function run(env: TestWorkflowEnvironment, n: number, s3: S3Bench | null) 
         params: { Bucket: BUCKET, Key: `${jobId}/in.jsonl`, Body: createReadStream(local) },
       }).done();
     }
+    const rss = rssTimeline(worker.child.pid!);
     const started = performance.now();
     const result = (await env.client.workflow.execute('batchJob', {
       taskQueue,
@@ -164,6 +166,7 @@ async function run(env: TestWorkflowEnvironment, n: number, s3: S3Bench | null) 
       ],
     })) as { lines: number };
     const seconds = (performance.now() - started) / 1000;
+    rss.stop();
     if (result.lines !== n) throw new Error(`expected ${n} output lines, got ${result.lines}`);
     const workerCpu = cpuSeconds(worker.child.pid!);
     const workerMb = peakRssMb(worker.child.pid!);
@@ -175,7 +178,9 @@ async function run(env: TestWorkflowEnvironment, n: number, s3: S3Bench | null) 
       env.client,
       (id) => id === jobId || id.startsWith(`${jobId}/`) || id.startsWith('claude-batch-submitter-'),
     );
-    return { n, seconds, workerMb, emulatorMb, workerCpu, temporal, traffic, stored };
+    // Activity times are from the job's start, which is about when sampling started.
+    const activities = (await activityTimes(env.client, jobId)).map((a) => ({ ...a, highMb: rss.at(0, a.last) }));
+    return { n, seconds, workerMb, idleMb: rss.firstMb, emulatorMb, workerCpu, temporal, traffic, stored, activities };
   } finally {
     worker.child.kill('SIGINT');
     emulator.child.kill();
@@ -214,6 +219,8 @@ try {
     console.log(
       `  ${fmt(r.n).padStart(9)} requests: ${r.seconds.toFixed(1)} s (${fmt(r.n / r.seconds)} requests/s end to end), worker peak RSS ${r.workerMb.toFixed(0)} MB, emulator peak RSS ${r.emulatorMb.toFixed(0)} MB, worker CPU ${r.workerCpu.toFixed(1)} s (${((r.workerCpu / r.n) * 100_000).toFixed(1)} s per 100,000 requests)`,
     );
+    console.log(`             activities (seconds after the job started; the idle worker ${r.idleMb.toFixed(0)} MB):`);
+    printActivities(r.activities, '               ');
     console.log(
       `             Temporal: ${t.workflows} workflows (${Object.values(t.byType).reduce((a, b) => a + b.runs, 0)} runs), ${fmt(t.events)} history events, ${fmt(t.actions)} actions (${t.retries} activity retries); heartbeats recorded ≈ ${fmt(t.heartbeats)} (estimate, ${fmt(t.activitySeconds, 1)} activity-seconds)`,
     );
