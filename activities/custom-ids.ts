@@ -65,7 +65,7 @@ export class CustomIdIndex {
     if (this.exact) {
       if (this.exact.has(id)) return true;
       this.exact.add(id);
-      if (this.exact.size >= this.limits.memoryIds) await this.spill();
+      if (this.exact.size > this.limits.memoryIds) await this.spill();
       return false;
     }
     if (this.filter!.add(id)) await this.candidates!.add(id);

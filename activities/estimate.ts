@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto';
 import { heartbeat } from '@temporalio/activity';
 import { NotFoundError } from '@anthropic-ai/sdk';
 import { findModel } from '../config/load.js';
-import { estimateJob, seededRandom, type Estimate, type ModelSample } from '../shared/estimate.js';
+import { estimateJob, type Estimate, type ModelSample } from '../shared/estimate.js';
+import {
+  countableParams,
+  maxTokensOf,
+  ModelSamples,
+  ModelTotals,
+  type ModelRequests,
+  type SampleRule,
+} from '../shared/estimate-sampling.js';
 import type { ChunkRef } from '../shared/job-types.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { priceTableAgeDays, roundUsd, unpricedModels, withPrices, type ModelPrice } from '../shared/pricing.js';
@@ -11,6 +19,7 @@ import { saveJobPrices } from './job-prices.js';
 import { beforeSubmitError } from './api-errors.js';
 import type { ActivityDeps } from './deps.js';
 import { lines } from './jsonl.js';
+import { recordedRequests } from './estimate-sample.js';
 import { estimatedUsd } from './metrics.js';
 
 type Params = Record<string, unknown>;
@@ -39,13 +48,8 @@ function cacheTtl(params: Params): '5m' | '1h' | null {
   return ttl;
 }
 
-/** The part of a request's params that count_tokens takes. */
-export const countableParams = (p: Params) => {
-  const out: Params = { model: p.model, messages: p.messages };
-  for (const key of ['system', 'tools', 'tool_choice', 'thinking'] as const)
-    if (p[key] !== undefined) out[key] = p[key];
-  return out;
-};
+/** Re-exported for the pilot's token counts (activities/sync-answers). */
+export { countableParams };
 
 /**
  * Input tokens from count_tokens (every request of a small job; a seeded random sample per model otherwise, with a
@@ -56,44 +60,32 @@ export function estimateActivities(deps: ActivityDeps) {
   return {
     async estimateCost(args: EstimateArgs): Promise<Estimate> {
       const total = args.chunks.reduce((sum, c) => sum + c.requests, 0);
-      const exhaustive = total <= args.estimate.exhaustiveMax;
-      const random = seededRandom(args.estimate.seed);
-      const perModel = new Map<string, { s: ModelSample; chunkIds: Set<string>; reservoir: Params[] }>();
-
-      for (const chunk of args.chunks) {
-        for await (const raw of lines(deps.store.read(chunk.uri))) {
-          const params = (JSON.parse(raw) as { params: Params }).params;
-          const model = String(params.model);
-          let entry = perModel.get(model);
-          if (!entry) {
-            const info = findModel(deps.models, model);
-            const s: ModelSample = {
-              requests: 0,
-              maxTokensSum: 0,
-              chunks: 0,
-              counted: 0,
-              inputSum: 0,
-              inputSquares: 0,
-              cacheableCounted: 0,
-              prefixSum: 0,
-              cacheTtl: '5m',
-              minCacheableTokens: info?.minCacheableTokens ?? 1024,
-            };
-            entry = { s, chunkIds: new Set(), reservoir: [] };
-            perModel.set(model, entry);
-          }
-          const { s, reservoir } = entry;
-          s.requests++;
-          s.maxTokensSum += Number(params.max_tokens) || 0;
-          entry.chunkIds.add(chunk.id);
-          // Reservoir sampling: every request has the same chance to be counted, in one pass, in bounded memory.
-          if (exhaustive || reservoir.length < args.estimate.sampleSize) reservoir.push(params);
-          else {
-            const j = Math.floor(random() * s.requests);
-            if (j < reservoir.length) reservoir[j] = params;
-          }
-        }
-      }
+      const rule: SampleRule = {
+        exhaustive: total <= args.estimate.exhaustiveMax,
+        sampleSize: args.estimate.sampleSize,
+        seed: args.estimate.seed,
+      };
+      // Prepare's pass gathered it all already, for these very chunks (prepared by this build, with the default
+      // sample settings); else one pass over the chunks.
+      const requests =
+        (await recordedRequests(deps.store, args.chunks, rule)) ?? (await readChunks(deps, args.chunks, rule));
+      const perModel = new Map(
+        [...requests].map(([model, r]) => {
+          const s: ModelSample = {
+            requests: r.requests,
+            maxTokensSum: r.maxTokensSum,
+            chunks: r.chunks,
+            counted: 0,
+            inputSum: 0,
+            inputSquares: 0,
+            cacheableCounted: 0,
+            prefixSum: 0,
+            cacheTtl: '5m',
+            minCacheableTokens: findModel(deps.models, model)?.minCacheableTokens ?? 1024,
+          };
+          return [model, { s, reservoir: r.sample }];
+        }),
+      );
 
       // Before any token is counted: a model without a price would be costed at $0 and slip past the approval gate.
       const prices = args.jobDir
@@ -116,8 +108,7 @@ export function estimateActivities(deps: ActivityDeps) {
       // count_tokens may wait out rate limits (the SDK sleeps through retry-after): keep the heartbeat going meanwhile.
       const beat = setInterval(() => heartbeat({ counted: done }), 5000);
       try {
-        for (const [model, { s, chunkIds, reservoir }] of perModel) {
-          s.chunks = chunkIds.size;
+        for (const [model, { s, reservoir }] of perModel) {
           const queue = [...reservoir];
           const worker = async () => {
             for (let p = queue.shift(); p; p = queue.shift()) {
@@ -199,4 +190,28 @@ export function estimateActivities(deps: ActivityDeps) {
       };
     },
   };
+}
+
+/** The estimate's figures and sample per model, from one pass over the chunks' requests in order. */
+async function readChunks(
+  deps: ActivityDeps,
+  chunks: readonly ChunkRef[],
+  rule: SampleRule,
+): Promise<Map<string, ModelRequests<Params>>> {
+  const totals = new ModelTotals<string>();
+  const samples = new ModelSamples<Params>(rule);
+  for (const chunk of chunks) {
+    for await (const raw of lines(deps.store.read(chunk.uri))) {
+      const params = (JSON.parse(raw) as { params: Params }).params;
+      const model = String(params.model);
+      totals.add(model, maxTokensOf(params), chunk.id);
+      samples.offer(model, params);
+    }
+  }
+  return new Map(
+    [...totals.entries()].map(([model, t]) => [
+      model,
+      { requests: t.requests, maxTokensSum: t.maxTokensSum, chunks: t.chunks.size, sample: samples.of(model) },
+    ]),
+  );
 }

@@ -8,7 +8,7 @@ import {
   type InputFormat,
   type RequestTemplate,
 } from '../shared/request-template.js';
-import { userLines } from './jsonl.js';
+import { userLineBlocks } from './jsonl.js';
 
 /** One input line turned into a request candidate, or the reason it could not be read. */
 export type InputItem = { lineNo: number; value: unknown } | { lineNo: number; unreadable: string };
@@ -23,27 +23,44 @@ export async function* inputItems(
   template: RequestTemplate | undefined,
   maxLineBytes = 256_000_000,
 ): AsyncGenerator<InputItem> {
+  for await (const block of inputItemBlocks(source, format, template, maxLineBytes)) yield* block;
+}
+
+/**
+ * `inputItems`, a block of the input at a time (the lines of one read; one CSV row): the pass over a large job
+ * awaits once per block rather than once per line.
+ */
+export async function* inputItemBlocks(
+  source: Readable,
+  format: InputFormat,
+  template: RequestTemplate | undefined,
+  maxLineBytes = 256_000_000,
+): AsyncGenerator<InputItem[]> {
   if (format === 'csv') {
-    yield* csvItems(source, template!, maxLineBytes);
+    for await (const item of csvItems(source, template!, maxLineBytes)) yield [item];
     return;
   }
   let lineNo = 0;
-  for await (const raw of userLines(source, maxLineBytes)) {
-    lineNo++;
-    if (raw.trim() === '') continue;
-    if (format === 'lines') {
-      yield { lineNo, value: requestFromItem(template!, { item: raw }, lineNo) };
-      continue;
+  for await (const lines of userLineBlocks(source, maxLineBytes)) {
+    const items: InputItem[] = [];
+    for (const raw of lines) {
+      lineNo++;
+      if (raw.trim() === '') continue;
+      items.push(lineItem(raw, lineNo, format, template));
     }
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch (err) {
-      yield { lineNo, unreadable: `not valid JSON (${(err as Error).message})` };
-      continue;
-    }
-    yield { lineNo, value: withDefaults(template, value) };
+    if (items.length > 0) yield items;
   }
+}
+
+function lineItem(raw: string, lineNo: number, format: InputFormat, template: RequestTemplate | undefined): InputItem {
+  if (format === 'lines') return { lineNo, value: requestFromItem(template!, { item: raw }, lineNo) };
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch (err) {
+    return { lineNo, unreadable: `not valid JSON (${(err as Error).message})` };
+  }
+  return { lineNo, value: withDefaults(template, value) };
 }
 
 async function* csvItems(source: Readable, template: RequestTemplate, maxLineBytes: number): AsyncGenerator<InputItem> {

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { BlobStore } from '../storage/blob-store.js';
 
 /** Lines of a stream (any line ending), read lazily. */
@@ -28,27 +29,82 @@ export class LineTooLongError extends Error {
  * a line longer than `maxLineBytes` fails the read with `LineTooLongError` instead of filling the worker's memory.
  */
 export async function* userLines(input: Readable, maxLineBytes: number): AsyncGenerator<string> {
-  let run = 0;
-  let lineNo = 1;
-  const guard = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      for (let from = 0; ;) {
-        const nl = chunk.indexOf(10, from);
-        run += (nl === -1 ? chunk.length : nl) - from;
-        if (run > maxLineBytes) return done(new LineTooLongError(lineNo, maxLineBytes));
-        if (nl === -1) break;
-        run = 0;
-        lineNo++;
-        from = nl + 1;
-      }
-      done(null, chunk);
-    },
-  });
-  input.on('error', (err) => guard.destroy(err));
-  let first = true;
-  for await (const line of lines(input.pipe(guard))) {
-    yield first && line.charCodeAt(0) === 0xfeff ? line.slice(1) : line;
-    first = false;
+  for await (const block of userLineBlocks(input, maxLineBytes)) yield* block;
+}
+
+/**
+ * `userLines`, the lines of each block read at once: a job's pass awaits once per block, not once per line (every
+ * promise costs, more so under an activity's AsyncLocalStorage). The lines are those readline gives — a line ends
+ * at LF, CRLF or a lone CR — found by scanning the bytes for LF (which no UTF-8 sequence contains), so that a
+ * line's length is known in bytes without measuring it again.
+ */
+export async function* userLineBlocks(input: Readable, maxLineBytes: number): AsyncGenerator<string[]> {
+  const split = new LineSplitter(maxLineBytes);
+  for await (const chunk of input as AsyncIterable<Buffer | string>) {
+    const block = split.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    if (block.length > 0) yield block;
+  }
+  const last = split.end();
+  if (last.length > 0) yield last;
+}
+
+/** Splits a user's bytes into lines, as readline does (crlfDelay: Infinity), guarding each line's length. */
+class LineSplitter {
+  /** The line begun in earlier chunks, and its bytes so far. */
+  private carry: Buffer[] = [];
+  private carried = 0;
+  private lineNo = 1;
+  private first = true;
+
+  constructor(private readonly maxLineBytes: number) {}
+
+  push(chunk: Buffer): string[] {
+    const out: string[] = [];
+    let from = 0;
+    for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, from)) {
+      this.guard(nl - from);
+      const text =
+        this.carried === 0
+          ? chunk.toString('utf8', from, nl)
+          : Buffer.concat([...this.carry, chunk.subarray(from, nl)]).toString('utf8');
+      this.carry = [];
+      this.carried = 0;
+      this.lineNo++;
+      from = nl + 1;
+      this.emit(text, out);
+    }
+    if (from < chunk.length) {
+      this.guard(chunk.length - from);
+      this.carry.push(chunk.subarray(from));
+      this.carried += chunk.length - from;
+    }
+    return out;
+  }
+
+  /** The last line, when the file does not end with a line break. */
+  end(): string[] {
+    const out: string[] = [];
+    // As readline: an incomplete UTF-8 sequence at the very end is left out (its decoder is never flushed).
+    const text = this.carried > 0 ? new StringDecoder('utf8').write(Buffer.concat(this.carry)) : '';
+    if (text !== '') this.emit(text, out);
+    this.carry = [];
+    this.carried = 0;
+    return out;
+  }
+
+  private guard(more: number): void {
+    if (this.carried + more > this.maxLineBytes) throw new LineTooLongError(this.lineNo, this.maxLineBytes);
+  }
+
+  /** The lines of text up to a LF (or the end): CR before the LF is part of the break, any other CR ends a line. */
+  private emit(text: string, out: string[]): void {
+    if (text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1);
+    if (this.first) {
+      this.first = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    if (text.indexOf('\r') === -1) out.push(text);
+    else out.push(...text.split('\r'));
   }
 }
 
