@@ -62,6 +62,8 @@ export const WorkerConfigSchema = z.object({
     }),
   /** Serve Prometheus metrics (ours and the Temporal SDK's) on this port; unset: no metrics endpoint. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
+  /** A full garbage collection once the heap grew by this many MB since the last (worker/heap-guard.ts); 0: off. */
+  heapSlackMb: z.number().int().min(0).default(32),
   /**
    * Worker Deployment versioning (opt-in): the deployment this worker belongs to, and its build id (default: the
    * package version and a digest of the workflow bundle, so it changes exactly when workflow code does).
@@ -106,6 +108,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     pricesMaxAgeMs: env.CLAUDE_BATCH_PRICES_MAX_AGE ? toMs(env.CLAUDE_BATCH_PRICES_MAX_AGE) : undefined,
     codecKeys: env.CLAUDE_BATCH_CODEC_KEYS || undefined,
     metricsPort: env.CLAUDE_BATCH_METRICS_PORT ? Number(env.CLAUDE_BATCH_METRICS_PORT) : undefined,
+    heapSlackMb: env.CLAUDE_BATCH_HEAP_SLACK_MB ? Number(env.CLAUDE_BATCH_HEAP_SLACK_MB) : undefined,
     deployment: env.CLAUDE_BATCH_DEPLOYMENT
       ? {
           name: env.CLAUDE_BATCH_DEPLOYMENT,

@@ -7,11 +7,13 @@ import { workerConfigFromEnv, type WorkerConfig } from './config.js';
 import { createBatchWorker } from './create-worker.js';
 import { createSearchAttributesCommand, missingSearchAttributes } from './search-attribute-check.js';
 import { installRuntimeWithMetrics, type MetricsServer } from './metrics-server.js';
+import { startHeapGuard } from './heap-guard.js';
 
 const HINTS: Record<string, string> = {
   codecKeys:
     'CLAUDE_BATCH_CODEC_KEYS is <id>:<base64 of 32 random bytes>, comma-separated, newest first (e.g. k1:$(openssl rand -base64 32))',
   metricsPort: 'CLAUDE_BATCH_METRICS_PORT is a port number (0–65535), e.g. 9464',
+  heapSlackMb: 'CLAUDE_BATCH_HEAP_SLACK_MB is a whole number of MB (0 turns the heap guard off), e.g. 32',
 };
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -59,6 +61,7 @@ export async function prepareWorker(
   connectNative: ConnectNative,
 ): Promise<{ worker: Worker; address: string; namespace: string; metrics: MetricsServer | null }> {
   const metrics = await startMetrics(config);
+  if (config.heapSlackMb > 0) startHeapGuard(config.heapSlackMb);
   // Only now: the first connection sets the Temporal runtime up, and the metrics must be installed before it.
   const { connection, namespace, address, connectionOptions } = await connectNative();
   const client = await Connection.connect(connectionOptions as Parameters<typeof Connection.connect>[0]);

@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { getHeapStatistics } from 'node:v8';
+import { startHeapGuard } from '../../worker/heap-guard.js';
+import { until } from '../helpers/wait.js';
+
+describe('heap guard: garbage does not pile up in a worker with a big heap limit', () => {
+  it('runs a full collection once the heap has grown by the slack, and keeps what is still held', async () => {
+    const guard = startHeapGuard(8, 20);
+    try {
+      const kept = Array.from({ length: 20_000 }, (_, i) => ({ i, text: `kept-${i}` }));
+      const before = getHeapStatistics().used_heap_size;
+      // ~60 MB that is held across a few of the guard's checks, then let go.
+      let garbage: unknown[] | null = Array.from({ length: 600_000 }, (_, i) => ({ i, text: `garbage-${i}` }));
+      assert.ok(getHeapStatistics().used_heap_size - before > 20 * 1024 * 1024, 'the garbage took room');
+      await until(() => guard.collections >= 1, 'a collection by the guard', 5000);
+      garbage = null;
+      // Work goes on (as in a pass over a file: blocks that live a little, then die): the next growth past the
+      // slack collects what was let go.
+      const collected = guard.collections;
+      await until(
+        () => {
+          void Array.from({ length: 50_000 }, (_, i) => ({ i, text: `block-${i}` }));
+          return guard.collections > collected && getHeapStatistics().used_heap_size < before + 24 * 1024 * 1024;
+        },
+        'the heap back to what is held',
+        10_000,
+      );
+      assert.equal(garbage, null);
+      assert.equal(kept[19_999]!.text, 'kept-19999', 'what is held stays');
+    } finally {
+      guard.stop();
+    }
+  });
+
+  it('leaves a heap that has not grown by the slack alone', async () => {
+    const guard = startHeapGuard(512, 20);
+    try {
+      const small = Array.from({ length: 10_000 }, (_, i) => ({ i }));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(small.length, 10_000);
+      assert.equal(guard.collections, 0);
+    } finally {
+      guard.stop();
+    }
+  });
+});

@@ -1,0 +1,45 @@
+import { setFlagsFromString, getHeapStatistics } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/**
+ * Keeps the worker's JavaScript heap near what it really holds. Node sizes its heap from the machine (up to 4 GB
+ * here) and V8 collects old garbage only as the heap nears its limit, so a job's passes over millions of lines leave
+ * hundreds of MB of dead objects behind: the worker's RSS grows with the job although nothing is kept (measured: a
+ * million-request prepare at +140 MB, +30 MB with a full collection every two seconds, and no slower). Once the
+ * heap has grown by `slackMb` since the last full collection, this runs one — tens of milliseconds for a worker's
+ * heap, from a timer, so between the awaits of the activities. Like GOGC for a Go service: a bound on garbage, not
+ * on memory; what activities hold is theirs to bound.
+ */
+export function startHeapGuard(slackMb: number, everyMs = 250): { stop(): void; readonly collections: number } {
+  const gc = exposedGc();
+  const slack = slackMb * 1024 * 1024;
+  let base = held();
+  let collections = 0;
+  const timer = setInterval(() => {
+    if (held() - base < slack) return;
+    gc();
+    collections++;
+    base = held();
+  }, everyMs);
+  timer.unref();
+  return {
+    stop: () => clearInterval(timer),
+    get collections() {
+      return collections;
+    },
+  };
+}
+
+/** The heap in use plus the memory outside it that its objects own (buffers of streams, requests, files). */
+function held(): number {
+  const h = getHeapStatistics();
+  return h.used_heap_size + h.external_memory;
+}
+
+/** V8's `gc()`, which Node hides unless started with --expose-gc: the flag set now, read from a fresh context. */
+function exposedGc(): () => void {
+  const existing = (globalThis as { gc?: () => void }).gc;
+  if (existing) return existing;
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
