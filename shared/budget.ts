@@ -30,6 +30,8 @@ export function syncReservationUsd(estimate: Estimate | null): number | undefine
 export function budgetStatus(state: JobState, maxUsd: number): BudgetStatus {
   let spentUsd = 0;
   let reservedUsd = 0;
+  // Finished rounds' chunks summed (COMPACT_PATCH) were billed; none of them holds a reservation.
+  for (const r of state.rounds ?? []) spentUsd += r.costUsd;
   for (const c of state.chunks) {
     if (c.outcome) spentUsd += c.outcome.costUsd;
     else if (isActive(c)) reservedUsd += chunkReservationUsd(state.estimate, c.ref.requests);

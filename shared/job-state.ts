@@ -46,10 +46,54 @@ export interface ChunkProgress {
   error?: string;
 }
 
-export interface ChunkState extends Omit<ChunkProgress, 'chunkId'> {
-  ref: ChunkRef;
+/**
+ * A chunk's reference as the job keeps it. A URI under the job's directory is kept as its rest after that
+ * directory (`path`: `/rounds/3/chunks/r3-c0501.jsonl`, some 150 bytes shorter on a deep S3 prefix) and put
+ * together again whenever an activity or a child needs it (`chunkUri`). States of jobs started before
+ * COMPACT_PATCH, and URIs outside the job's directory, keep `uri`.
+ */
+export interface KeptRef extends Omit<ChunkRef, 'uri'> {
+  uri?: string;
+  /** The URI's rest after `prepared.jobDir` (it starts with the separator), kept in place of `uri`. */
+  path?: string;
+}
+
+/** A chunk's outcome as the job keeps it: the retry list's URI likewise shortened to a `retryPath`. */
+export interface KeptOutcome extends Omit<NonNullable<ChunkProgress['outcome']>, 'retryUri'> {
+  /** Custom ids to send again, or null when none; absent when `retryPath` stands for it. */
+  retryUri?: string | null;
+  retryPath?: string;
+}
+
+export interface ChunkState extends Omit<ChunkProgress, 'chunkId' | 'outcome'> {
+  ref: KeptRef;
   /** Answered through the Messages API instead of a batch: never a child workflow. */
   sync?: true;
+  outcome?: KeptOutcome;
+}
+
+/**
+ * What the job keeps of a finished round's chunks that nothing reads one by one any more, once the next round has
+ * started: counts and sums instead of a ChunkState each (at 1000 chunks a round, ~400 KB a round). Failed and
+ * held-back chunks stay in `chunks` (finalize answers their requests by their URIs) and count there, not here.
+ */
+export interface RoundSummary {
+  round: number;
+  /** Chunks summed here (batches and synchronous answers), and how many of them ended in each status. */
+  chunks: number;
+  statuses: Partial<Record<ChunkStatus, number>>;
+  /** Their requests, and of those the ones answered in this round (done chunks'). */
+  requests: number;
+  answered: number;
+  /** Of the chunks: submitted as a batch, found again after a lost create, answered through the Messages API. */
+  batches: number;
+  adopted: number;
+  synchronous: number;
+  /** Their outcome tallies, summed: the totals and the budget add these. */
+  outcomes: Record<string, number>;
+  costUsd: number;
+  /** Requests they sent on to the next round. */
+  retryable: number;
 }
 
 export interface Approval {
@@ -78,8 +122,15 @@ export interface JobState {
   } | null;
   estimate: Estimate | null;
   approval: Approval | null;
-  /** Every chunk of every round so far, in order. */
+  /**
+   * The chunks of the current round, in order, and the failed and held-back ones of earlier rounds; the other
+   * chunks of earlier rounds are in `rounds` (jobs started before COMPACT_PATCH: every chunk of every round).
+   */
   chunks: ChunkState[];
+  /** Finished rounds' chunks, summed (see RoundSummary); absent until a second round starts. */
+  rounds?: RoundSummary[];
+  /** The latest poll of a chunk that no longer keeps its own poll times. */
+  lastPollAt?: number;
   notes: string[];
   report: JobReportSummary | null;
   error: string | null;
@@ -115,12 +166,20 @@ const IN_QUEUE: ChunkStatus[] = ['submitting', 'in_progress', 'canceling'];
 const ACTIVE: ChunkStatus[] = [...IN_QUEUE, 'fetching'];
 export const isActive = (c: ChunkState) => ACTIVE.includes(c.status);
 
-/** Applies a child's progress; signals can arrive out of order, so a finished chunk never goes back. */
-export function applyProgress(state: JobState, p: ChunkProgress): void {
+/** A chunk whose child has ended: done or failed, it takes no more progress. */
+const ended = (c: ChunkState) => c.status === 'done' || c.status === 'failed';
+
+/**
+ * Applies a child's progress; signals can arrive out of order, so a finished chunk never goes back. `compact`
+ * (COMPACT_PATCH) keeps the retry list's URI as a path and settles a chunk that finished (`settleChunk`).
+ */
+export function applyProgress(state: JobState, p: ChunkProgress, compact = false): void {
   const chunk = state.chunks.find((c) => c.ref.id === p.chunkId);
-  if (!chunk || chunk.status === 'done' || chunk.status === 'failed') return;
-  const { chunkId: _id, ...rest } = p;
+  if (!chunk || ended(chunk)) return;
+  const { chunkId: _id, outcome, ...rest } = p;
   Object.assign(chunk, rest);
+  if (outcome) chunk.outcome = compact ? keepOutcome(state.prepared?.jobDir, outcome) : outcome;
+  if (compact && ended(chunk)) settleChunk(state, chunk);
 }
 
 /**
@@ -162,39 +221,145 @@ export function unansweredRequests(state: JobState): number {
   return n;
 }
 
-/** Totals for the status view. */
+/** Adds `from`'s tallies into `into`. */
+function addOutcomes(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, n] of Object.entries(from)) into[k] = (into[k] ?? 0) + n;
+}
+
+/** Totals for the status view: finished rounds' summaries, then every chunk kept. */
 export function summarize(state: JobState) {
   const outcomes: Record<string, number> = {};
   let costUsd = 0;
+  for (const r of state.rounds ?? []) {
+    addOutcomes(outcomes, r.outcomes);
+    costUsd += r.costUsd;
+  }
   for (const c of state.chunks) {
-    for (const [k, n] of Object.entries(c.outcome?.outcomes ?? {})) outcomes[k] = (outcomes[k] ?? 0) + n;
+    addOutcomes(outcomes, c.outcome?.outcomes ?? {});
     costUsd += c.outcome?.costUsd ?? 0;
   }
   const polls = state.chunks.filter(isActive);
   return {
     outcomes,
     costUsd,
-    lastPollAt: Math.max(0, ...state.chunks.map((c) => c.lastPollAt ?? 0)) || null,
+    lastPollAt: Math.max(state.lastPollAt ?? 0, ...state.chunks.map((c) => c.lastPollAt ?? 0)) || null,
     nextPollAt: polls.length ? Math.min(...polls.map((c) => c.nextPollAt ?? Infinity)) : null,
     expiringSoon: state.chunks.some((c) => c.expiryWarnedAt !== undefined && isActive(c)),
   };
 }
 
+/** Chunks of every round so far, and of them those done: the summed ones and those kept. */
+export function chunkCounts(state: JobState): { chunks: number; done: number } {
+  let chunks = state.chunks.length;
+  let done = state.chunks.filter((c) => c.status === 'done').length;
+  for (const r of state.rounds ?? []) {
+    chunks += r.chunks;
+    done += r.statuses.done ?? 0;
+  }
+  return { chunks, done };
+}
+
+/** The rest of `uri` after `dir` when `uri` lies under it (the rest starts with the separator), else undefined. */
+export function pathUnder(dir: string, uri: string): string | undefined {
+  const sep = uri[dir.length];
+  return dir !== '' && uri.startsWith(dir) && (sep === '/' || sep === '\\') ? uri.slice(dir.length) : undefined;
+}
+
+/** A chunk reference as the job keeps it: its URI as a path under the job's directory when it lies there. */
+export function keepRef(jobDir: string, ref: ChunkRef): KeptRef {
+  const path = pathUnder(jobDir, ref.uri);
+  if (path === undefined) return ref;
+  const { uri: _uri, ...rest } = ref;
+  return { ...rest, path };
+}
+
+/** A kept reference's URI: as it was given, or the job's directory and the path under it. */
+export function chunkUri(jobDir: string, ref: KeptRef): string {
+  if (ref.uri !== undefined) return ref.uri;
+  if (ref.path !== undefined) return jobDir + ref.path;
+  throw new Error(`chunk ${ref.id} has neither a URI nor a path`);
+}
+
+/** The reference an activity or a child takes: the kept one with its URI put together again. */
+export function fullRef(jobDir: string, ref: KeptRef): ChunkRef {
+  if (ref.uri !== undefined) return { ...ref, uri: ref.uri }; // as given (a job started before COMPACT_PATCH)
+  const { path: _path, ...rest } = ref;
+  return { ...rest, uri: chunkUri(jobDir, ref) };
+}
+
+/** An outcome as the job keeps it: the retry list's URI as a path under the job's directory when it lies there. */
+export function keepOutcome(jobDir: string | undefined, o: NonNullable<ChunkProgress['outcome']>): KeptOutcome {
+  const retryPath = o.retryUri && jobDir !== undefined ? pathUnder(jobDir, o.retryUri) : undefined;
+  if (retryPath === undefined) return o;
+  const { retryUri: _uri, ...rest } = o;
+  return { retryPath, ...rest };
+}
+
+/** A kept outcome's retry list: its URI, or null when it has none. */
+export function retryUriOf(jobDir: string, o: KeptOutcome | undefined): string | null {
+  if (o?.retryPath !== undefined) return jobDir + o.retryPath;
+  return o?.retryUri ?? null;
+}
+
 /**
- * A chunk of a finished round cut to what is still read once the next round has started: its identity, size and
- * URI (finalize names failed and held-back chunks by it), batch, status, error and outcome tallies (totals, the
- * budget). Poll times, counts, expiry, digest and the retry list (the next round was planned from it) go: at 10
- * million requests a round they would carry hundreds of kilobytes per round into every continue-as-new.
+ * The longest error a chunk keeps. Errors are the root messages of failures (an API error may carry a long
+ * body); the job keeps the failed chunks of every round and finalize gets them all, so 1000 failed chunks must
+ * not carry megabytes. The whole message stays in the chunk workflow's history.
  */
-export function compactChunk(c: ChunkState): ChunkState {
-  const { id, round, index, uri, requests, bytes } = c.ref;
+export const MAX_ERROR_CHARS = 500;
+
+/** `error` cut to MAX_ERROR_CHARS (never in the middle of a surrogate pair). */
+export function capError(error: string): string {
+  if (error.length <= MAX_ERROR_CHARS) return error;
+  let end = MAX_ERROR_CHARS - 1;
+  const last = error.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${error.slice(0, end)}…`;
+}
+
+/**
+ * A chunk that finished keeps what is still read of it: identity, size, path, batch, status, error (cut to
+ * MAX_ERROR_CHARS) and outcome. Counts, expiry and poll times describe a batch under way (the latest poll time
+ * goes to the job's `lastPollAt`), and the digest went to its child: at 1000 chunks, some 200 KB less state.
+ */
+export function settleChunk(state: JobState, c: ChunkState): void {
+  if (c.lastPollAt !== undefined) state.lastPollAt = Math.max(state.lastPollAt ?? 0, c.lastPollAt);
+  delete c.counts;
+  delete c.expiresAt;
+  delete c.apiClockAheadMs;
+  delete c.lastPollAt;
+  delete c.nextPollAt;
+  delete c.expiryWarnedAt;
+  if (!c.adopted) delete c.adopted;
+  if (c.error !== undefined) c.error = capError(c.error);
+  dropDigest(c);
+}
+
+/** The digest goes to the chunk's child (submission records of other content are not reused); then it is not read. */
+export function dropDigest(c: ChunkState): void {
+  if (c.ref.digest === undefined) return;
+  const { digest: _digest, ...ref } = c.ref;
+  c.ref = ref;
+}
+
+/**
+ * A failed or held-back chunk of a finished round cut to what finalize and the status still read: its identity,
+ * size and path (finalize answers its requests by it), batch, status, error and outcome tallies. The retry list
+ * goes: the next round was planned from it.
+ */
+export function compactChunk(c: ChunkState, jobDir?: string): ChunkState {
+  const { id, round, index, uri, path, requests, bytes } = c.ref;
+  const ref: KeptRef =
+    uri !== undefined && jobDir !== undefined
+      ? keepRef(jobDir, { id, round, index, uri, requests, bytes })
+      : { id, round, index, ...(uri !== undefined ? { uri } : { path }), requests, bytes };
   return {
-    ref: { id, round, index, uri, requests, bytes },
+    ref,
     status: c.status,
     ...(c.sync ? { sync: c.sync } : {}),
     ...(c.batchId ? { batchId: c.batchId } : {}),
     ...(c.adopted ? { adopted: c.adopted } : {}),
-    ...(c.error ? { error: c.error } : {}),
+    ...(c.error ? { error: capError(c.error) } : {}),
     ...(c.outcome
       ? {
           outcome: {
@@ -208,7 +373,56 @@ export function compactChunk(c: ChunkState): ChunkState {
   };
 }
 
-/** Compacts the chunks of every round before the current one (see `compactChunk`). */
+function addToSummary(state: JobState, c: ChunkState): void {
+  const rounds = (state.rounds ??= []);
+  let s = rounds.find((r) => r.round === c.ref.round);
+  if (!s) {
+    s = {
+      round: c.ref.round,
+      chunks: 0,
+      statuses: {},
+      requests: 0,
+      answered: 0,
+      batches: 0,
+      adopted: 0,
+      synchronous: 0,
+      outcomes: {},
+      costUsd: 0,
+      retryable: 0,
+    };
+    rounds.push(s);
+  }
+  s.chunks++;
+  s.statuses[c.status] = (s.statuses[c.status] ?? 0) + 1;
+  s.requests += c.ref.requests;
+  if (c.status === 'done') s.answered += c.ref.requests;
+  if (c.batchId) s.batches++;
+  if (c.adopted) s.adopted++;
+  if (c.sync) s.synchronous++;
+  if (c.outcome) {
+    addOutcomes(s.outcomes, c.outcome.outcomes);
+    s.costUsd += c.outcome.costUsd;
+    s.retryable += c.outcome.retryable;
+  }
+}
+
+/**
+ * When a round starts (COMPACT_PATCH), the chunks of the rounds before it that nothing reads one by one any more
+ * (done, rerouted) are summed into `rounds`, and the failed and held-back ones are compacted (`compactChunk`).
+ * Chunks carried from a job started before the patch, whole, are summed or compacted alike. A chunk of an earlier
+ * round not finished (never expected) stays as it is.
+ */
 export function compactFinishedRounds(state: JobState): void {
-  state.chunks = state.chunks.map((c) => (c.ref.round < state.round ? compactChunk(c) : c));
+  const jobDir = state.prepared?.jobDir;
+  const chunks: ChunkState[] = [];
+  for (const c of state.chunks) {
+    if (c.ref.round >= state.round || !FINISHED.includes(c.status)) {
+      chunks.push(c);
+      continue;
+    }
+    if (c.lastPollAt !== undefined) state.lastPollAt = Math.max(state.lastPollAt ?? 0, c.lastPollAt);
+    if (c.status === 'failed' || c.status === 'held_back') chunks.push(compactChunk(c, jobDir));
+    else addToSummary(state, c);
+  }
+  state.chunks = chunks;
 }

@@ -1,4 +1,4 @@
-import { summarize, unansweredRequests, type JobState } from './job-state.js';
+import { chunkCounts, summarize, unansweredRequests, type JobState } from './job-state.js';
 import type { PreparedJob } from './job-types.js';
 import { formatUsd } from './money.js';
 import { budgetStatus } from './budget.js';
@@ -23,7 +23,7 @@ export function jobMemo(state: JobState, totals: Totals, io: { input: string; ou
 
 /** The UI's "current details" of a job, in Markdown: phase, size, estimate, chunk progress, outcomes, cost. */
 export function jobDetails(state: JobState, totals: Totals, io: { input: string; output: string }): string {
-  const done = state.chunks.filter((c) => c.status === 'done').length;
+  const { chunks, done } = chunkCounts(state);
   const e = state.estimate;
   const lines = [
     `**${state.phase.replaceAll('_', ' ')}**${state.round > 0 ? ` · retry round ${state.round}` : ''}`,
@@ -33,7 +33,7 @@ export function jobDetails(state: JobState, totals: Totals, io: { input: string;
   ];
   if (e) lines.push(`- estimate: ${usd(e.batchUsd)} at batch prices (${usd(e.standardUsd)} synchronous)`);
   if (state.approval?.required) lines.push(`- approval: ${state.approval.state.replaceAll('_', ' ')}`);
-  if (state.chunks.length > 0) lines.push(`- batches: ${done} of ${state.chunks.length} done`);
+  if (chunks > 0) lines.push(`- batches: ${done} of ${chunks} done`);
   const outcomes = Object.entries(totals.outcomes);
   if (outcomes.length > 0) lines.push(`- outcomes: ${outcomes.map(([k, n]) => `${k} ${n}`).join(', ')}`);
   if (totals.costUsd > 0) lines.push(`- cost so far: ${usd(totals.costUsd)}`);

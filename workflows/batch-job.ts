@@ -25,15 +25,21 @@ import {
   applyProgress,
   chunksToStart,
   compactFinishedRounds,
+  dropDigest,
+  fullRef,
   initialState,
   isActive,
+  keepOutcome,
+  keepRef,
   roundFinished,
+  settleChunk,
   summarize,
   type ChunkState,
   type JobPhase,
   type JobState,
 } from '../shared/job-state.js';
-import type { ChunkOutcome, JobReportSummary, PreparedJob } from '../shared/job-types.js';
+import { estimateChunks, failureNotes, finalizeLists, retrySources, syncSources } from '../shared/job-args.js';
+import type { ChunkOutcome, ChunkRef, JobReportSummary, PreparedJob } from '../shared/job-types.js';
 import { batchChunk, type ChunkInput } from './batch-chunk.js';
 import { budgetAdmits, budgetPassed, budgetStatus, syncReservationUsd } from '../shared/budget.js';
 import { deadlineAt, type DeadlineInput } from '../shared/deadline.js';
@@ -73,9 +79,13 @@ const QUIET_CHUNK_CHECK = '15m';
 export const SYNC_PATCH = 'pilot-and-deadline-2026-12';
 
 /**
- * The patch after which a job compacts the chunks of its finished rounds when the next round starts (see
- * compactChunk in shared/job-state.ts and docs/job.md, upgrading). It changes no command, only what the state
- * carries; the patch keeps jobs that started before it exactly as they were.
+ * The patch after which a job keeps its state small enough for 1000-chunk rounds (see docs/job.md, upgrading, and
+ * test/workflows/payload-bounds.test.ts): chunk URIs kept as paths under the job's directory, a chunk's digest
+ * dropped once its child has it, a finished chunk settled to what is read of it later (settleChunk), finished
+ * rounds summed when the next one starts (compactFinishedRounds), errors cut to MAX_ERROR_CHARS, failures noted
+ * once per distinct error. It changes no command, only what the state carries and what activities are given;
+ * the patch keeps jobs that started before it exactly as they were until the new build takes over (from then on
+ * it applies, so the code reads states of both shapes, as it must for states carried by continue-as-new).
  */
 export const COMPACT_PATCH = 'compact-rounds-2026-12';
 
@@ -141,7 +151,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     }),
   );
   setHandler(chunkProgressSignal, (progress) => {
-    applyProgress(state, progress);
+    applyProgress(state, progress, compacting());
     changes++;
     publish();
   });
@@ -156,6 +166,11 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   setHandler(rejectUpdate, decideWith('rejected'), { validator: mustBeWaiting });
 
   const childId = (c: ChunkState) => `${jobId}/${c.ref.id}`;
+  /** Whether this job keeps its state compact (COMPACT_PATCH); false while replaying a job that started before it. */
+  const compacting = () => patched(COMPACT_PATCH);
+  const jobDir = () => state.prepared!.jobDir;
+  /** A chunk reference as the job keeps it. */
+  const kept = (ref: ChunkRef) => (compacting() ? keepRef(jobDir(), ref) : ref);
 
   async function prepare(): Promise<void> {
     setPhase('validating');
@@ -197,8 +212,8 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       invalidReport: bad.reportUri,
       ...(checked ? { invalidProblems: bad.problems, invalidFirst: bad.first } : {}),
     };
-    state.chunks = prepared.chunks.map((ref) => ({ ref, status: 'pending' }));
-    if (prepared.pilot) state.chunks.push({ ref: prepared.pilot, status: 'pending', sync: true });
+    state.chunks = prepared.chunks.map((ref) => ({ ref: kept(ref), status: 'pending' }));
+    if (prepared.pilot) state.chunks.push({ ref: kept(prepared.pilot), status: 'pending', sync: true });
     if (bad.lines > 0)
       state.notes.push(`${bad.lines} invalid input line(s) skipped; every problem is listed in ${bad.reportUri}`);
     state.notes.push(...(prepared.warnings ?? []));
@@ -226,13 +241,14 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     c.status = 'submitting';
     const args: ChunkInput = {
       jobId,
-      jobDir: state.prepared!.jobDir,
-      chunk: c.ref,
+      jobDir: jobDir(),
+      chunk: fullRef(jobDir(), c.ref),
       poll: input.poll as ChunkInput['poll'],
       expiryWarning: input.expiryWarning as ChunkInput['expiryWarning'],
       webhook: input.notify.webhook ?? null,
       heartbeatTimeout: input.heartbeatTimeout as ChunkInput['heartbeatTimeout'],
     };
+    if (compacting()) dropDigest(c);
     try {
       await startChild(batchChunk, {
         workflowId: childId(c),
@@ -312,20 +328,18 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       return false;
     }
     if (state.round >= input.retry.maxRounds || state.budgetStopped) return false;
-    const from = state.chunks
-      .filter((c) => c.ref.round === state.round && c.outcome?.retryUri)
-      .map((c) => ({ uri: c.ref.uri, retryUri: c.outcome!.retryUri! }));
+    const from = retrySources(state);
     if (from.length === 0) return false;
     const next = await acts.planRetryRound({
-      jobDir: state.prepared!.jobDir,
+      jobDir: jobDir(),
       round: state.round + 1,
       from,
       chunk: input.chunk,
     });
     if (next.length === 0) return false;
     state.round++;
-    state.chunks.push(...next.map((ref): ChunkState => ({ ref, status: 'pending' })));
-    if (patched(COMPACT_PATCH)) compactFinishedRounds(state);
+    state.chunks.push(...next.map((ref): ChunkState => ({ ref: kept(ref), status: 'pending' })));
+    if (compacting()) compactFinishedRounds(state);
     return true;
   }
 
@@ -340,14 +354,17 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     changes++;
     publish();
     const outcome = await acts.answerSynchronously({
-      jobDir: state.prepared!.jobDir,
-      chunk: c.ref,
+      jobDir: jobDir(),
+      chunk: fullRef(jobDir(), c.ref),
       ...how,
       ...(input.prices ? { prices: input.prices } : {}),
     });
     const { retryUri, retryable, outcomes, costUsd } = outcome;
     c.status = 'done';
-    c.outcome = { retryUri, retryable, outcomes, costUsd };
+    if (compacting()) {
+      c.outcome = keepOutcome(jobDir(), { retryUri, retryable, outcomes, costUsd });
+      settleChunk(state, c);
+    } else c.outcome = { retryUri, retryable, outcomes, costUsd };
     changes++;
     publish();
     return outcome;
@@ -413,21 +430,19 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
    * within what the budget has left. No round follows: a request not answered by then gets an errored line.
    */
   async function syncRound(d: DeadlineInput): Promise<void> {
-    const from = state.chunks
-      .filter((c) => c.ref.round === state.round && (c.status === 'rerouted' || c.outcome?.retryUri))
-      .map((c) => (c.status === 'rerouted' ? { uri: c.ref.uri } : { uri: c.ref.uri, retryUri: c.outcome!.retryUri! }));
+    const from = syncSources(state);
     if (from.length === 0) return;
     const next = await acts.planRetryRound({
-      jobDir: state.prepared!.jobDir,
+      jobDir: jobDir(),
       round: state.round + 1,
       from,
       chunk: input.chunk,
     });
     if (next.length === 0) return;
     state.round++;
-    const added = next.map((ref): ChunkState => ({ ref, status: 'pending', sync: true }));
+    const added = next.map((ref): ChunkState => ({ ref: kept(ref), status: 'pending', sync: true }));
     state.chunks.push(...added);
-    if (patched(COMPACT_PATCH)) compactFinishedRounds(state);
+    if (compacting()) compactFinishedRounds(state);
     for (const c of added) {
       const spent = input.budget ? budgetStatus(state, input.budget.maxUsd).spentUsd : 0;
       const perRequestUsd = syncReservationUsd(state.estimate);
@@ -456,26 +471,25 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
 
   async function finalize(canceled: boolean): Promise<void> {
     setPhase('finalizing');
-    const failed = state.chunks.filter((c) => c.status === 'failed');
-    for (const c of failed)
-      state.notes.push(
-        `chunk ${c.ref.id} failed (${c.error ?? 'unknown error'}); its requests are answered as errored`,
-      );
+    state.notes.push(
+      ...failureNotes(
+        state.chunks.filter((c) => c.status === 'failed'),
+        compacting(),
+      ),
+    );
+    const { unsubmitted, heldBack, failed } = finalizeLists(state);
     state.report = await acts.finalizeJob({
       jobId,
-      jobDir: state.prepared!.jobDir,
+      jobDir: jobDir(),
       input: input.input,
       output: input.output,
       report: input.report,
       roundsRun: state.round + 1,
       canceled,
-      // Rerouted chunks of the last round never reached the synchronous round (the job was canceled first).
-      unsubmitted: state.chunks
-        .filter((c) => c.status === 'pending' || (c.status === 'rerouted' && c.ref.round === state.round))
-        .map((c) => ({ uri: c.ref.uri })),
-      heldBack: state.chunks.filter((c) => c.status === 'held_back').map((c) => ({ uri: c.ref.uri })),
+      unsubmitted,
+      heldBack,
       ...(state.budgetStopped ? { budgetStopped: state.budgetStopped } : {}),
-      failed: failed.map((c) => ({ uri: c.ref.uri, error: c.error ?? 'chunk failed' })),
+      failed,
       prepared: state.prepared!,
       estimate: state.estimate,
       startedAt: state.startedAt,
@@ -498,6 +512,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       if (!c || !isActive(c)) continue; // its last report arrived meanwhile
       c.status = 'failed';
       c.error = `its chunk workflow ended (${status.toLowerCase()}) without reporting how`;
+      if (compacting()) settleChunk(state, c);
       if (c.batchId) await acts.cancelBatch({ batchId: c.batchId, submittedAt: 0 }).catch(() => undefined);
       changes++;
     }
@@ -541,9 +556,9 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       await runPilot();
       setPhase('estimating');
       state.estimate = await acts.estimateCost({
-        chunks: state.chunks.filter((c) => !c.sync).map((c) => c.ref),
+        chunks: estimateChunks(state),
         estimate: input.estimate,
-        jobDir: state.prepared!.jobDir,
+        jobDir: jobDir(),
         ...(input.prices ? { prices: input.prices } : {}),
         ...(state.pilot ? { pilot: state.pilot } : {}),
       });

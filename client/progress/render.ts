@@ -48,6 +48,20 @@ export function budgetLine(v: JobStatusView): string | null {
   return b.stopped ? `${standing} — ${b.stopped}` : standing;
 }
 
+/**
+ * A round's chunks (`batches`: those submitted as batches, not answered synchronously) and its requests answered:
+ * the ones the job summed once a later round started (`v.rounds`) and those it still lists.
+ */
+export function roundProgress(v: JobStatusView, round: number): { chunks: number; batches: number; answered: number } {
+  const summed = v.rounds?.find((r) => r.round === round);
+  const listed = v.chunks.filter((c) => c.ref.round === round);
+  return {
+    chunks: (summed?.chunks ?? 0) + listed.length,
+    batches: (summed ? summed.chunks - summed.synchronous : 0) + listed.filter((c) => !c.sync).length,
+    answered: (summed?.answered ?? 0) + listed.reduce((sum, c) => sum + chunkDone(c), 0),
+  };
+}
+
 /** "and a pilot of 20", when some requests are answered synchronously first. */
 function pilotNote(v: JobStatusView): string {
   const pilot = v.chunks.find((c) => c.sync && c.ref.round === 0);
@@ -119,15 +133,15 @@ const MAX_CHUNK_LINES = 12;
 export function renderFrame(v: JobStatusView, now: number): string {
   const requests = v.prepared?.requests ?? 0;
   const current = v.chunks.filter((c) => c.ref.round === v.round);
-  const round0 = v.chunks.filter((c) => c.ref.round === 0);
-  const done = round0.reduce((sum, c) => sum + chunkDone(c), 0);
+  const round0 = roundProgress(v, 0);
+  const done = round0.answered;
   const lines = [
     `job ${v.jobId}  ·  ${v.phase.replaceAll('_', ' ')}${v.round > 0 ? ` (retry round ${v.round})` : ''}  ·  ${duration(now - v.startedAt)}`,
     `  ${v.input} → ${v.output}`,
   ];
   if (v.prepared)
     lines.push(
-      `  ${int(requests)} requests in ${round0.length} batch(es)${v.prepared.invalidLines ? `, ${int(v.prepared.invalidLines)} invalid line(s) skipped` : ''}`,
+      `  ${int(requests)} requests in ${round0.chunks} batch(es)${v.prepared.invalidLines ? `, ${int(v.prepared.invalidLines)} invalid line(s) skipped` : ''}`,
     );
   const est = estimateLine(v);
   if (est) lines.push(`  ${est}`);
@@ -138,7 +152,7 @@ export function renderFrame(v: JobStatusView, now: number): string {
   if (deadline) lines.push(`  ${deadline}`);
   if (v.approval?.required)
     lines.push(`  approval: ${v.approval.state.replaceAll('_', ' ')}${v.approval.by ? ` by ${v.approval.by}` : ''}`);
-  if (round0.length > 0)
+  if (round0.chunks > 0)
     lines.push(`  ${bar(done, requests, 40)}  ${int(done)}/${int(requests)} answered (first round)`);
   const width = Math.max(0, ...current.map((c) => (c.batchId ?? '').length));
   for (const c of current.slice(0, MAX_CHUNK_LINES)) lines.push(chunkLine(c, width, v.phase));
@@ -166,7 +180,7 @@ export function describeChanges(prev: JobStatusView | null, next: JobStatusView,
   if (next.prepared && !prev?.prepared) {
     const skipped = next.prepared.invalidLines;
     out.push(
-      `${at} ${int(next.prepared.requests)} requests in ${next.chunks.filter((c) => c.ref.round === 0 && !c.sync).length} batch(es)${pilotNote(next)}${skipped ? `; ${int(skipped)} invalid line(s) skipped` : ''}`,
+      `${at} ${int(next.prepared.requests)} requests in ${roundProgress(next, 0).batches} batch(es)${pilotNote(next)}${skipped ? `; ${int(skipped)} invalid line(s) skipped` : ''}`,
     );
     for (const p of (next.prepared.invalidFirst ?? []).slice(0, SKIPPED_SHOWN))
       out.push(`${at}   skipped line ${p.line}, ${p.field}: ${p.rule}`);

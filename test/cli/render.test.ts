@@ -190,6 +190,37 @@ describe('renderFrame', () => {
     assert.match(frame, /… and 2 more batches/);
   });
 
+  it('counts the first round from its summary once a retry round has started', () => {
+    const v = view({
+      phase: 'running',
+      round: 1,
+      prepared: prepared(150),
+      rounds: [
+        {
+          round: 0,
+          chunks: 14,
+          statuses: { done: 14 },
+          requests: 140,
+          answered: 140,
+          batches: 14,
+          adopted: 0,
+          synchronous: 0,
+          outcomes: { succeeded: 120, expired: 20 },
+          costUsd: 0.1,
+          retryable: 20,
+        },
+      ],
+      // The failed chunk of the first round stays listed (finalize needs it); the summary counts the others.
+      chunks: [chunk(15, 10, { status: 'failed', error: 'boom' }), chunk(1, 20, { status: 'in_progress' }, 1)],
+    });
+    const frame = renderFrame(v, T0 + 5 * SEC);
+    assert.match(frame, /150 requests in 15 batch\(es\)/);
+    assert.match(frame, /150\/150 answered \(first round\)/);
+    assert.match(frame, /outcomes: succeeded 120 · expired 20/);
+    assert.doesNotMatch(frame, /r0-c0015/, 'first-round batches are not listed in a retry round');
+    assert.match(frame, /r1-c0001 /);
+  });
+
   it('keeps a fresh job to its header: no progress, cost or poll lines before it is prepared', () => {
     const frame = renderFrame(view(), T0 + 2 * SEC);
     assert.deepEqual(frame.split('\n'), ['job tickets-1  ·  validating  ·  2s', '  /data/in.jsonl → /data/out.jsonl']);
