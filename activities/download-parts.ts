@@ -1,5 +1,6 @@
 import type { AtomicWrite, BlobStore } from '../storage/blob-store.js';
-import { LineWriter, terminatedLines } from './jsonl.js';
+import { LineWriter } from './jsonl.js';
+import { lineBatches } from './line-batches.js';
 
 /**
  * A results download kept as numbered part files (`000001.jsonl`, `000002.jsonl`, … in one folder), each written
@@ -31,10 +32,22 @@ export async function listParts(store: BlobStore, dir: string): Promise<{ uri: s
     .sort((a, b) => a.index - b.index);
 }
 
-/** The lines of every part in order, without their "\n" (a half line at the end of a part is left out). */
-export async function* partLines(store: BlobStore, dir: string): AsyncGenerator<string> {
+/**
+ * The lines of every part in order, without their "\n", a block at a time. A half line at the end of a part (only
+ * a store without atomic writes could leave one) is left out, and `onHalfLine` hears of it.
+ */
+export async function* partLineBatches(
+  store: BlobStore,
+  dir: string,
+  onHalfLine?: () => void,
+): AsyncGenerator<string[]> {
   for (const part of await listParts(store, dir))
-    for await (const { line } of terminatedLines(store.read(part.uri))) yield line;
+    yield* lineBatches(store.read(part.uri), { terminatedOnly: true, ...(onHalfLine ? { onHalfLine } : {}) });
+}
+
+/** `partLineBatches`, a line at a time. */
+export async function* partLines(store: BlobStore, dir: string): AsyncGenerator<string> {
+  for await (const batch of partLineBatches(store, dir)) yield* batch;
 }
 
 /** Writes lines into new parts after the existing ones, committing each part when it reaches `limits`. */

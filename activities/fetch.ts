@@ -7,7 +7,7 @@ import { beater, chunkCustomIds } from './chunk-ids.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import type { ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
-import { PartWriter, listParts } from './download-parts.js';
+import { PartWriter, listParts, partLineBatches } from './download-parts.js';
 import { writeLines } from './jsonl.js';
 import { customIdOfLine, lineBatches } from './line-batches.js';
 import { ResultTally } from './result-tally.js';
@@ -64,33 +64,46 @@ export function fetchActivities(deps: ActivityDeps) {
   const partsDir = (args: FetchArgs) => store.join(roundDir(args), 'download', args.chunk.id);
 
   /**
-   * Reads the parts an earlier attempt committed, in order, into `have` and the tally: complete lines of distinct,
-   * expected ids. Returns whether the parts hold nothing else — then the results file is the parts end to end;
-   * otherwise (a half line, a line twice, an id not of this chunk: what a dying or overlapping attempt can leave)
-   * only the lines kept go into it.
+   * The lines of the download's parts that the results keep, a block at a time: complete lines of distinct,
+   * expected ids (added to `have`), in the order they were downloaded. Anything else — a half line, a line twice,
+   * an id not of this chunk: what a dying or overlapping attempt can leave — is left out, and `onSkip` hears of it.
+   */
+  async function* keptLines(
+    args: FetchArgs,
+    expected: Set<string>,
+    have: Set<string>,
+    onSkip: () => void = () => {},
+  ): AsyncGenerator<string[]> {
+    for await (const batch of partLineBatches(store, partsDir(args), onSkip)) {
+      const kept: string[] = [];
+      for (const line of batch) {
+        const id = customIdOfLine(line);
+        if (id === null || !expected.has(id) || have.has(id)) {
+          onSkip();
+          continue;
+        }
+        have.add(id);
+        kept.push(line);
+      }
+      if (kept.length > 0) yield kept;
+    }
+  }
+
+  /**
+   * Reads the parts an earlier attempt committed into `have` and the tally. Returns whether the parts hold nothing
+   * but kept lines — then the results file is the parts end to end; otherwise only the kept lines go into it.
    */
   async function readParts(
     args: FetchArgs,
     expected: Set<string>,
     have: Set<string>,
-    tally: ResultTally | null,
+    tally: ResultTally,
   ): Promise<boolean> {
     const beat = beater();
     let clean = true;
-    for (const part of await listParts(store, partsDir(args))) {
-      const batches = lineBatches(store.read(part.uri), { terminatedOnly: true, onHalfLine: () => (clean = false) });
-      for await (const batch of batches) {
-        for (const line of batch) {
-          const id = customIdOfLine(line);
-          if (id === null || !expected.has(id) || have.has(id)) {
-            clean = false;
-            continue;
-          }
-          have.add(id);
-          tally?.add(JSON.parse(line) as ResultLine);
-        }
-        beat({ kept: have.size });
-      }
+    for await (const batch of keptLines(args, expected, have, () => (clean = false))) {
+      for (const line of batch) tally.add(JSON.parse(line) as ResultLine);
+      beat({ kept: have.size });
     }
     return clean;
   }
@@ -98,7 +111,7 @@ export function fetchActivities(deps: ActivityDeps) {
   /**
    * Writes the results file from the parts (streamed, committed at once), then removes the parts. A worker that
    * dies in between leaves both: the next attempt makes the same file from the same parts. Clean parts are copied
-   * as bytes; otherwise only the lines `readParts` keeps are written, and tallied again.
+   * as bytes; otherwise only the kept lines are written, and tallied again.
    */
   async function assemble(
     args: FetchArgs,
@@ -108,34 +121,27 @@ export function fetchActivities(deps: ActivityDeps) {
     tally: ResultTally,
   ): Promise<ResultTally> {
     const file = await store.write(resultsUri);
+    const write = async (data: Buffer | string) => {
+      if (!file.stream.write(data)) await once(file.stream, 'drain');
+    };
+    const beat = beater();
     try {
       if (clean) {
-        const beat = beater();
         let bytes = 0;
         for (const part of await listParts(store, partsDir(args)))
           for await (const block of store.read(part.uri) as AsyncIterable<Buffer>) {
-            if (!file.stream.write(block)) await once(file.stream, 'drain');
+            await write(block);
             bytes += block.length;
             beat({ assembledBytes: bytes });
           }
       } else {
         tally = new ResultTally(tally.prices);
-        const kept = tally;
         const have = new Set<string>();
-        const beat = beater();
-        const lines = async function* () {
-          for (const part of await listParts(store, partsDir(args)))
-            for await (const batch of lineBatches(store.read(part.uri), { terminatedOnly: true }))
-              for (const line of batch) {
-                const id = customIdOfLine(line);
-                if (id === null || !expected.has(id) || have.has(id)) continue;
-                have.add(id);
-                kept.add(JSON.parse(line) as ResultLine);
-                beat({ assembled: have.size });
-                yield line;
-              }
-        };
-        for await (const line of lines()) if (!file.stream.write(line + '\n')) await once(file.stream, 'drain');
+        for await (const batch of keptLines(args, expected, have)) {
+          for (const line of batch) tally.add(JSON.parse(line) as ResultLine);
+          await write(batch.join('\n') + '\n');
+          beat({ assembled: have.size });
+        }
       }
     } catch (err) {
       await file.abort();

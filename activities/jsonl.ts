@@ -109,25 +109,6 @@ class LineSplitter {
 }
 
 /**
- * The lines of a stream that end in "\n", each with its size in bytes (newline included). What follows the last
- * newline — the half line a dying writer left behind — is not yielded, and the sizes tell where to truncate.
- */
-export async function* terminatedLines(input: Readable): AsyncGenerator<{ line: string; bytes: number }> {
-  let carry: Buffer[] = [];
-  for await (const chunk of input as AsyncIterable<Buffer | string>) {
-    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    let from = 0;
-    for (let nl = buf.indexOf(10); nl !== -1; nl = buf.indexOf(10, from)) {
-      const piece = carry.length > 0 ? Buffer.concat([...carry, buf.subarray(from, nl)]) : buf.subarray(from, nl);
-      carry = [];
-      from = nl + 1;
-      yield { line: piece.toString('utf8'), bytes: piece.length + 1 };
-    }
-    if (from < buf.length) carry.push(buf.subarray(from));
-  }
-}
-
-/**
  * Writes lines to a stream that must never take the process down: a write stream failing with no 'error' listener
  * is an uncaught exception, so the first error is recorded here and thrown by the next `line()` or `close()`.
  * `close()` and `discard()` resolve only once the file is closed, so the file can then be moved or removed safely

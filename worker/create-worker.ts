@@ -11,6 +11,7 @@ import { ModelDirectory } from '../activities/model-directory.js';
 import { workspaceFingerprint } from '../activities/workspace-fingerprint.js';
 import type { WorkerConfig } from './config.js';
 import { EncryptionCodec, parseCodecKeys, withCodec } from './payload-codec.js';
+import { ensureHeapGuard } from './heap-guard.js';
 
 // For users embedding the worker (`import { createBatchWorker, workerConfigFromEnv } from 'claude-batch/worker'`).
 export { workerConfigFromEnv, WorkerConfigSchema, type WorkerConfig } from './config.js';
@@ -56,6 +57,8 @@ export function activityDeps(config: WorkerConfig): ActivityDeps {
 /** A worker for batch jobs: workflows plus activities bound to storage and an Anthropic client built from the config. */
 export async function createBatchWorker(options: BatchWorkerOptions): Promise<Worker> {
   const { config } = options;
+  // Wherever a worker runs (the worker command, the dev stack, an embedding app), its garbage is bounded alike.
+  ensureHeapGuard(config.heapSlackMb);
   const activities = createActivities(activityDeps(config));
   return Worker.create({
     connection: options.connection,

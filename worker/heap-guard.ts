@@ -30,6 +30,16 @@ export function startHeapGuard(slackMb: number, everyMs = 250): { stop(): void; 
   };
 }
 
+let running: { stop(): void; readonly collections: number } | null = null;
+
+/**
+ * The process's one guard, started by the first worker created in it (a process may hold several workers: the
+ * dev stack, tests); later calls keep the first slack.
+ */
+export function ensureHeapGuard(slackMb: number): void {
+  if (slackMb > 0) running ??= startHeapGuard(slackMb);
+}
+
 /** The heap in use plus the memory outside it that its objects own (buffers of streams, requests, files). */
 function held(): number {
   const h = getHeapStatistics();

@@ -7,7 +7,6 @@ import { workerConfigFromEnv, type WorkerConfig } from './config.js';
 import { createBatchWorker } from './create-worker.js';
 import { createSearchAttributesCommand, missingSearchAttributes } from './search-attribute-check.js';
 import { installRuntimeWithMetrics, type MetricsServer } from './metrics-server.js';
-import { startHeapGuard } from './heap-guard.js';
 
 const HINTS: Record<string, string> = {
   codecKeys:
@@ -61,7 +60,6 @@ export async function prepareWorker(
   connectNative: ConnectNative,
 ): Promise<{ worker: Worker; address: string; namespace: string; metrics: MetricsServer | null }> {
   const metrics = await startMetrics(config);
-  if (config.heapSlackMb > 0) startHeapGuard(config.heapSlackMb);
   // Only now: the first connection sets the Temporal runtime up, and the metrics must be installed before it.
   const { connection, namespace, address, connectionOptions } = await connectNative();
   const client = await Connection.connect(connectionOptions as Parameters<typeof Connection.connect>[0]);
