@@ -48,9 +48,6 @@ function cacheTtl(params: Params): '5m' | '1h' | null {
   return ttl;
 }
 
-/** Re-exported for the pilot's token counts (activities/sync-answers). */
-export { countableParams };
-
 /**
  * Input tokens from count_tokens (every request of a small job; a seeded random sample per model otherwise, with a
  * 95% error bound), output from max_tokens × the expected-output ratio, caching from the shared prefixes, all

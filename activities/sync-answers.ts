@@ -15,7 +15,7 @@ import { erroredResult, outcomeOf, type ResultLine } from '../shared/results.js'
 import { addAnswer, emptyMeasure, percentile, type PilotMeasure } from '../shared/pilot.js';
 import { errorTypeOfStatus, retryableStatus, retryAfterSeconds, syncRetryDelayMs } from '../shared/sync-retry.js';
 import { jobPrices, saveJobPrices } from './job-prices.js';
-import { countableParams } from './estimate.js';
+import { countableParams } from '../shared/estimate-sampling.js';
 import { outcomeUri } from './fetch.js';
 import type { ActivityDeps } from './deps.js';
 import { lines, writeLines } from './jsonl.js';
