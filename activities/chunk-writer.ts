@@ -5,6 +5,17 @@ import { chunkId } from './deps.js';
 import { writeLine } from './jsonl.js';
 import type { AtomicWrite, BlobStore } from '../storage/blob-store.js';
 
+/** Where a chunk's file is: `<job dir>/rounds/<round>/chunks/<id>.jsonl`. */
+export const chunkFileUri = (store: BlobStore, jobDir: string, round: number, id: string) =>
+  store.join(jobDir, 'rounds', String(round), 'chunks', `${id}.jsonl`);
+
+/** Sees the first chunk's lines as they are written (activities/early-chunk.ts), and how that chunk ends. */
+export interface FirstChunkCopy {
+  add(line: string): Promise<void>;
+  finish(chunk: { requests: number; bytes: number; digest: string }): Promise<void>;
+  abort(): Promise<void>;
+}
+
 /** Writes request lines into chunk files of one round, starting a new file whenever a limit would be passed. */
 export class ChunkWriter {
   private readonly planner: ChunkPlanner;
@@ -16,6 +27,7 @@ export class ChunkWriter {
     private readonly jobDir: string,
     private readonly round: number,
     limits: { maxRequests: number; maxBytes: number },
+    private readonly firstCopy: FirstChunkCopy | null = null,
   ) {
     this.planner = new ChunkPlanner(limits);
   }
@@ -30,7 +42,7 @@ export class ChunkWriter {
     if (!this.current) {
       const index = this.chunks.length;
       const id = chunkId(this.round, index);
-      const uri = this.store.join(this.jobDir, 'rounds', String(this.round), 'chunks', `${id}.jsonl`);
+      const uri = chunkFileUri(this.store, this.jobDir, this.round, id);
       this.current = {
         write: await this.store.write(uri),
         ref: { id, round: this.round, index, uri, requests: 0, bytes: 0 },
@@ -42,6 +54,7 @@ export class ChunkWriter {
     this.current.ref.bytes += size + 1;
     this.current.hash.update(line).update('\n');
     await writeLine(this.current.write.stream, line);
+    if (this.current.ref.index === 0) await this.firstCopy?.add(line);
   }
 
   async finish(): Promise<ChunkRef[]> {
@@ -50,6 +63,7 @@ export class ChunkWriter {
   }
 
   async abort(): Promise<void> {
+    await this.firstCopy?.abort();
     await this.current?.write.abort();
     this.current = null;
     for (const c of this.chunks) await this.store.remove(c.uri);
@@ -58,7 +72,9 @@ export class ChunkWriter {
   private async closeCurrent(): Promise<void> {
     if (!this.current) return;
     await this.current.write.commit();
-    this.chunks.push({ ...this.current.ref, digest: this.current.hash.digest('hex') });
+    const closed = { ...this.current.ref, digest: this.current.hash.digest('hex') };
+    this.chunks.push(closed);
+    if (closed.index === 0) await this.firstCopy?.finish(closed);
     this.current = null;
     this.planner.reset();
   }

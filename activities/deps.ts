@@ -22,6 +22,8 @@ export interface ActivityDeps {
   webhookAllowlist: string[];
   /** How long after an ambiguous create to wait before listing batches (longer than the API's list lag). */
   reconcileSettleMs: number;
+  /** How long a held create may leave its connection idle before it withdraws (worker/config.ts). */
+  earlyCreateHoldMs: number;
   /** Which workspace the key belongs to, as a fingerprint: names its one submitter (workflows/workspace-submitter). */
   workspaceFingerprint: string;
   /** Estimates warn when the price table is older than this. */

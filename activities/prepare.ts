@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { heartbeat } from '@temporalio/activity';
+import { Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { batchOutputCap, findModel } from '../config/load.js';
 import { saveCreateOptions } from './create-options.js';
@@ -9,10 +9,12 @@ import { Reservoir } from '../shared/pilot.js';
 import { seededRandom } from '../shared/estimate.js';
 import { maxTokensOf } from '../shared/estimate-sampling.js';
 import { checkRequestLine, type LineProblem } from '../shared/request-rules.js';
-import { ChunkWriter } from './chunk-writer.js';
+import { chunkFileUri, ChunkWriter } from './chunk-writer.js';
+import { earlyDirOf, EarlySegmentWriter } from './early-chunk.js';
+import { EARLY_CHUNK_SIGNAL, earlyRef } from '../shared/early-create.js';
 import { withCoalescedWrites } from './coalesced-writes.js';
 import { EstimateSampleRecorder } from './estimate-sample.js';
-import { jobDirUri, type ActivityDeps } from './deps.js';
+import { chunkId, jobDirUri, type ActivityDeps } from './deps.js';
 import { LineTooLongError, writeLine } from './jsonl.js';
 import { classifyIoError } from '../shared/io-failures.js';
 import { inputItemBlocks } from './input-items.js';
@@ -35,6 +37,8 @@ export interface PrepareArgs {
   betas?: string[];
   /** Keep a random sample of this many requests out of the batches, for a pilot, when the job has enough. */
   pilot?: { size: number; minRequests: number };
+  /** Copy the first chunk into segments as it is written and tell the job, so its create can start (early create). */
+  early?: boolean;
 }
 
 /** Where a pilot's requests go: a chunk of round 0 of its own, answered through the Messages API. */
@@ -87,11 +91,17 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
     // Chunk files are rewritten; submission records (rounds/<r>/submit/) are never deleted: a job reset to its
     // start, or a job id run again, must find the batches it already paid for rather than create them again.
     for (const round of await store.list(store.join(jobDir, 'rounds')))
-      for (const derived of ['chunks', 'outcomes', 'retry'])
+      for (const derived of ['chunks', 'outcomes', 'retry', 'early'])
         await store.remove(store.join(jobDir, 'rounds', round, derived));
 
     // Lines reach the chunk files in blocks: one file write per line was a fifth of the pass.
-    const chunks = new ChunkWriter(withCoalescedWrites(store), jobDir, 0, args.chunk);
+    const chunks = new ChunkWriter(
+      withCoalescedWrites(store),
+      jobDir,
+      0,
+      args.chunk,
+      args.early ? earlyCopy(args.jobId, jobDir) : null,
+    );
     // What the estimate would read back from the chunks, gathered as they are written (activities/estimate-sample).
     const forEstimate = new EstimateSampleRecorder(args.chunk);
     // Seeded by the job id: the same job prepared again draws the same pilot, so its chunks come out the same.
@@ -269,6 +279,16 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
     };
   }
 
+  /** The first chunk's segments; once the first is readable the job hears of it and starts that chunk's create. */
+  function earlyCopy(jobId: string, jobDir: string): EarlySegmentWriter {
+    const id = chunkId(0, 0);
+    const { client } = Context.current();
+    return new EarlySegmentWriter(store, earlyDirOf(store, jobDir, id), async () => {
+      const uri = chunkFileUri(store, jobDir, 0, id);
+      await client.workflow.getHandle(jobId).signal(EARLY_CHUNK_SIGNAL, { jobDir, chunk: earlyRef({ id, uri }) });
+    });
+  }
+
   /** The sample without the requests of dropped lines (a sorted NumberSpill file); their models uncounted. */
   async function withoutDropped(
     sample: Request[],
@@ -284,7 +304,7 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
   }
 
   async function writePilot(jobDir: string, sample: readonly string[]): Promise<ChunkRef> {
-    const uri = store.join(jobDir, 'rounds', '0', 'chunks', `${PILOT_CHUNK_ID}.jsonl`);
+    const uri = chunkFileUri(store, jobDir, 0, PILOT_CHUNK_ID);
     const file = await store.write(uri);
     const hash = createHash('sha256');
     let bytes = 0;

@@ -37,7 +37,8 @@ export function submitInOrderActivities(deps: ActivityDeps) {
           SUBMIT_CHUNK_UPDATE,
           {
             args: [args],
-            updateId: `${args.jobId}/${args.chunk.id}/${args.exclude?.length ?? 0}`,
+            // A held create is a submission of its own: withdrawn, the chunk's usual one follows under its own id.
+            updateId: `${args.jobId}/${args.chunk.id}/${args.held ? 'held' : (args.exclude?.length ?? 0)}`,
             startWorkflowOperation: new WithStartWorkflowOperation<Workflow>(SUBMITTER_WORKFLOW_TYPE, {
               workflowId: submitterWorkflowId(deps.workspaceFingerprint),
               taskQueue: info.taskQueue,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { heartbeat, log } from '@temporalio/activity';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { ChunkRef, SubmittedBatch } from '../shared/job-types.js';
@@ -10,6 +11,8 @@ import { claimUri, type ActivityDeps } from './deps.js';
 import { chunkCustomIds } from './chunk-ids.js';
 import { candidateWindow, fitsWindow, type Intent } from '../shared/reconcile-window.js';
 import { batchesAdopted, batchesCreated } from './metrics.js';
+import { earlyDirOf, EarlyChunkAborted, earlySegments, type EarlyEnd } from './early-chunk.js';
+import { awaitEarlyGate, CreateWithdrawn, idleWithin } from './early-gate.js';
 
 export type { SubmitArgs };
 
@@ -20,11 +23,22 @@ const total = (b: MessageBatch) => Object.values(b.request_counts).reduce((sum, 
  * the body is `{"requests":[` + the file with every newline but the last made a comma + `]}` — no line is decoded
  * or encoded again, and a 100 MB chunk never sits in memory.
  */
-export async function* createBody(deps: ActivityDeps, chunk: ChunkRef): AsyncGenerator<Uint8Array> {
+export function createBody(deps: ActivityDeps, chunk: ChunkRef): AsyncGenerator<Uint8Array> {
+  return requestsBody(deps.store.read(chunk.uri) as AsyncIterable<Uint8Array>);
+}
+
+/**
+ * The create body from a chunk file's bytes, however they come. `beforeClose` runs before the closing `]}`: a held
+ * create waits there for the job's go (without those bytes the body is no JSON, so nothing can be created).
+ */
+export async function* requestsBody(
+  blocks: AsyncIterable<Uint8Array>,
+  beforeClose?: () => Promise<void>,
+): AsyncGenerator<Uint8Array> {
   yield Buffer.from('{"requests":[');
   // The last byte read so far is held back: only once more follows is it known not to be the file's final newline.
   let held: number | null = null;
-  for await (const block of deps.store.read(chunk.uri) as AsyncIterable<Uint8Array>) {
+  for await (const block of blocks) {
     if (block.length === 0) continue;
     if (held !== null) yield Uint8Array.of(held === NEWLINE ? COMMA : held);
     held = block[block.length - 1]!;
@@ -34,6 +48,7 @@ export async function* createBody(deps: ActivityDeps, chunk: ChunkRef): AsyncGen
     if (body.length > 0) yield body;
   }
   if (held !== null && held !== NEWLINE) yield Uint8Array.of(held);
+  await beforeClose?.();
   yield Buffer.from(']}');
 }
 
@@ -109,11 +124,185 @@ export function submitActivities(deps: ActivityDeps) {
 
   const briefOf = (b: MessageBatch) => ({ batchId: b.id, createdAt: b.created_at, expiresAt: b.expires_at });
 
+  /**
+   * Sends one create (SDK retries off) and claims what it made. A failure the API answered (4xx) created nothing:
+   * the intent goes. Any other is ambiguous: the intent is stamped with the API's time just after it.
+   */
+  async function create(
+    args: SubmitArgs,
+    intent: Intent,
+    intentUri: string,
+    body: AsyncIterable<Uint8Array>,
+    withdrawn: { why: string | null } = { why: null },
+  ): Promise<MessageBatch> {
+    const { chunk } = args;
+    const options = await createOptionsOf(deps, args.jobDir);
+    const beat = setInterval(() => heartbeat({ phase: 'create' }), 2000);
+    let batch: MessageBatch;
+    try {
+      batch = await anthropic.post<MessageBatch>('/v1/messages/batches', {
+        body,
+        headers: { 'content-type': 'application/json', ...createHeaders(options) },
+        maxRetries: 0,
+        // Node's fetch clones a request that may follow a redirect, and cloning tees a streamed body: the copy
+        // nobody reads keeps the whole chunk in memory until the create returns (+150 MB at 100,000 requests).
+        // A create never follows a redirect anyway (a streamed body cannot be sent twice).
+        fetchOptions: { redirect: 'error' },
+      });
+    } catch (err) {
+      // A held create's intent says whether its last bytes went out (releasedAt): read it as it now is.
+      const now = intent.held ? await store.readJson<Intent>(intentUri) : intent;
+      if (createFailure(err) === 'definite' || (now.held && !now.releasedAt)) {
+        // The API answered and refused, or the body was never finished: nothing was created, so the next attempt
+        // creates without reconciling.
+        await store.remove(intentUri);
+      } else {
+        const after = await listHead().catch(() => null);
+        await store.writeJson(intentUri, {
+          ...now,
+          ambiguousAt: new Date().toISOString(),
+          ...(after?.apiNow ? { createdBefore: new Date(after.apiNow).toISOString() } : {}),
+        });
+      }
+      // The body's own reason to stop reaches fetch as a connection error: it is read from where it was noted.
+      throw withdrawn.why !== null
+        ? ApplicationFailure.nonRetryable(`the early create was withdrawn: ${withdrawn.why}`, 'CreateWithdrawn')
+        : beforeSubmitError(err, 'batch create');
+    } finally {
+      clearInterval(beat);
+    }
+    batchesCreated.inc();
+    const owner = ownerOf(args);
+    if (!(await claim(batch.id, owner))) {
+      // We just created it, so it is ours whatever the claim says: a chunk of another namespace sharing this
+      // data dir took it as a candidate, and its results will tell that chunk it is not its own.
+      log.warn('a batch this chunk just created was taken as a candidate by another chunk; claiming it', {
+        batchId: batch.id,
+        claimedBy: await store.readText(claimUri(deps, batch.id)).catch(() => '?'),
+      });
+      await store.writeJson(claimUri(deps, batch.id), owner);
+    }
+    log.info('batch created', { chunk: chunk.id, batchId: batch.id, held: intent.held ?? false });
+    return batch;
+  }
+
+  /**
+   * The body of a held create (shared/early-create.ts): the chunk's segments as prepare commits them, then — once
+   * the job says go, naming the digest of the chunk it starts, and the bytes sent are exactly that chunk — the
+   * released time recorded in the intent, and only then the closing bytes. Anything else throws CreateWithdrawn
+   * from inside the body, which aborts the upload: the API never sees a whole body.
+   */
+  async function* heldBody(
+    args: SubmitArgs,
+    intent: Intent,
+    intentUri: string,
+    withdrawn: { why: string | null },
+  ): AsyncGenerator<Uint8Array> {
+    try {
+      yield* heldRequests(args, intent, intentUri);
+    } catch (err) {
+      if (err instanceof CreateWithdrawn) withdrawn.why = err.message;
+      throw err;
+    }
+  }
+
+  async function* heldRequests(args: SubmitArgs, intent: Intent, intentUri: string): AsyncGenerator<Uint8Array> {
+    const { chunk } = args;
+    const hash = createHash('sha256');
+    let idleSince = Date.now();
+    let end: EarlyEnd | null = null;
+    const hold = deps.earlyCreateHoldMs;
+    const segments = earlySegments(store, earlyDirOf(store, args.jobDir, chunk.id), () => idleWithin(idleSince, hold));
+    async function* hashed(): AsyncGenerator<Uint8Array> {
+      for (;;) {
+        const next = await segments.next().catch((err: unknown) => {
+          throw err instanceof EarlyChunkAborted ? new CreateWithdrawn(err.message) : err;
+        });
+        if (next.done) {
+          end = next.value;
+          return;
+        }
+        // Before requestsBody turns its newlines into commas: the digest is of the chunk file's own bytes.
+        hash.update(next.value);
+        idleSince = Date.now();
+        yield next.value;
+      }
+    }
+    yield* requestsBody(hashed(), async () => {
+      const digest = hash.digest('hex');
+      const go = await awaitEarlyGate(args.jobId, chunk.id, idleSince, hold);
+      if (!end || end.digest !== digest || go.digest !== digest)
+        throw new CreateWithdrawn('the chunk the job started is not the one streamed (prepare rewrote it)');
+      await store.writeJson(intentUri, {
+        ...intent,
+        requests: end.requests,
+        digest,
+        releasedAt: new Date().toISOString(),
+      } satisfies Intent);
+    });
+  }
+
+  async function recordDone(
+    doneUri: string,
+    b: MessageBatch,
+    adopted: boolean,
+    digest: string | undefined,
+    candidates?: MessageBatch[],
+  ): Promise<SubmittedBatch> {
+    const submitted: SubmittedBatch & { digest?: string } = {
+      ...(digest ? { digest } : {}),
+      ...briefOf(b),
+      adopted,
+      submittedAt: Date.now(),
+      ...(candidates ? { candidates: candidates.map(briefOf) } : {}),
+    };
+    await store.writeJson(doneUri, submitted);
+    return submitted;
+  }
+
+  /** A held create's intent whose last bytes never went out (no releasedAt) records no batch: it goes. */
+  async function setAsideIfNeverSent(intentUri: string): Promise<void> {
+    const intent = await store.readJson<Intent>(intentUri);
+    if (intent.held && !intent.releasedAt) await store.remove(intentUri);
+  }
+
+  /** The held create of a job's first chunk (shared/early-create.ts), on a clean slate only. */
+  async function submitHeld(args: SubmitArgs): Promise<SubmittedBatch> {
+    const { chunk } = args;
+    const { doneUri, intentUri } = recordsOf(args.jobDir, chunk);
+    // Anything on record for this chunk (an earlier attempt, the job id run again) is for the usual path to settle.
+    if ((await store.exists(doneUri)) || (await store.exists(intentUri)))
+      throw ApplicationFailure.nonRetryable(
+        'the early create was withdrawn: this chunk has a submission on record',
+        'CreateWithdrawn',
+      );
+    const head = await listHead().catch((err: unknown) => {
+      throw beforeSubmitError(err, 'batch list');
+    });
+    const intent: Intent = {
+      chunkId: chunk.id,
+      requests: 0,
+      newestBefore: head.newest,
+      recordedAt: new Date().toISOString(),
+      held: true,
+    };
+    await store.writeJson(intentUri, intent);
+    const withdrawn: { why: string | null } = { why: null };
+    const batch = await create(args, intent, intentUri, heldBody(args, intent, intentUri, withdrawn), withdrawn);
+    const { digest } = await store.readJson<Intent>(intentUri);
+    // The segments were a copy of the chunk file for this upload only.
+    await store.remove(earlyDirOf(store, args.jobDir, chunk.id)).catch(() => undefined);
+    return recordDone(doneUri, batch, false, digest);
+  }
+
+  const ownerOf = (args: SubmitArgs) => JSON.stringify({ job: args.jobId, chunk: args.chunk.id });
+
   return {
     async submitBatch(args: SubmitArgs): Promise<SubmittedBatch> {
+      if (args.held) return submitHeld(args);
       const { chunk } = args;
       const { doneUri, intentUri } = recordsOf(args.jobDir, chunk);
-      const owner = JSON.stringify({ job: args.jobId, chunk: chunk.id });
+      const owner = ownerOf(args);
       const exclude = new Set(args.exclude ?? []);
       await setAsideIfStale(doneUri, chunk.digest);
       await setAsideIfStale(intentUri, chunk.digest);
@@ -125,18 +314,10 @@ export function submitActivities(deps: ActivityDeps) {
         await store.move(doneUri, `${doneUri}.not-ours-${Date.now()}`);
       }
 
-      const record = async (b: MessageBatch, adopted: boolean, candidates?: MessageBatch[]) => {
-        const submitted: SubmittedBatch & { digest?: string } = {
-          ...(chunk.digest ? { digest: chunk.digest } : {}),
-          ...briefOf(b),
-          adopted,
-          submittedAt: Date.now(),
-          ...(candidates ? { candidates: candidates.map(briefOf) } : {}),
-        };
-        await store.writeJson(doneUri, submitted);
-        return submitted;
-      };
+      const record = (b: MessageBatch, adopted: boolean, candidates?: MessageBatch[]) =>
+        recordDone(doneUri, b, adopted, chunk.digest, candidates);
 
+      if (await store.exists(intentUri)) await setAsideIfNeverSent(intentUri);
       if (await store.exists(intentUri)) {
         const intent = await store.readJson<Intent>(intentUri);
         const found = await candidates(intent, owner, exclude).catch((err: unknown) => {
@@ -176,45 +357,7 @@ export function submitActivities(deps: ActivityDeps) {
       };
       await store.writeJson(intentUri, intent);
 
-      const options = await createOptionsOf(deps, args.jobDir);
-      const beat = setInterval(() => heartbeat({ phase: 'create' }), 2000);
-      let batch: MessageBatch;
-      try {
-        batch = await anthropic.post<MessageBatch>('/v1/messages/batches', {
-          body: createBody(deps, chunk),
-          headers: { 'content-type': 'application/json', ...createHeaders(options) },
-          maxRetries: 0,
-          // Node's fetch clones a request that may follow a redirect, and cloning tees a streamed body: the copy
-          // nobody reads keeps the whole chunk in memory until the create returns (+150 MB at 100,000 requests).
-          // A create never follows a redirect anyway (a streamed body cannot be sent twice).
-          fetchOptions: { redirect: 'error' },
-        });
-      } catch (err) {
-        if (createFailure(err) === 'definite') {
-          // The API answered and refused: nothing was created, so the next attempt creates without reconciling.
-          await store.remove(intentUri);
-        } else {
-          const after = await listHead().catch(() => null);
-          await store.writeJson(intentUri, {
-            ...intent,
-            ambiguousAt: new Date().toISOString(),
-            ...(after?.apiNow ? { createdBefore: new Date(after.apiNow).toISOString() } : {}),
-          });
-        }
-        throw beforeSubmitError(err, 'batch create');
-      } finally {
-        clearInterval(beat);
-      }
-      batchesCreated.inc();
-      if (!(await claim(batch.id, owner))) {
-        // We just created it, so it is ours whatever the claim says: a chunk of another namespace sharing this
-        // data dir took it as a candidate, and its results will tell that chunk it is not its own.
-        log.warn('a batch this chunk just created was taken as a candidate by another chunk; claiming it', {
-          batchId: batch.id,
-          claimedBy: await store.readText(claimUri(deps, batch.id)).catch(() => '?'),
-        });
-        await store.writeJson(claimUri(deps, batch.id), owner);
-      }
+      const batch = await create(args, intent, intentUri, createBody(deps, chunk));
       return record(batch, false);
     },
 

@@ -45,6 +45,8 @@ export interface JobFlags {
   budget?: number;
   /** `--no-pilot` makes this false. */
   pilot?: boolean;
+  /** `--no-early-create` makes this false. */
+  earlyCreate?: boolean;
   pilotSize?: number;
   deadline?: string;
   deadlineMargin?: string;
@@ -115,6 +117,10 @@ export function addJobOptions(cmd: Command): Command {
       'skip the pilot: jobs of 1,000 requests or more first answer a random 20 synchronously, to measure output for the estimate',
     )
     .option('--pilot-size <n>', 'requests in the pilot (default 20)', positiveInt)
+    .option(
+      '--no-early-create',
+      'do not upload the first batch while the input is still being validated (it is only ever created once the job is valid and approved)',
+    )
     .option(
       '--deadline <time>',
       'finish by then (ISO time such as 2026-12-03T06:00:00Z, or a duration from now such as 6h): batches first, then what is left synchronously at standard prices',
@@ -251,6 +257,7 @@ export function jobInputFromFlags(io: { input: string; output: string }, f: JobF
     ...(f.webhook !== undefined ? { notify: { webhook: f.webhook } } : {}),
     ...(f.price ? { prices: f.price } : {}),
     ...(f.beta?.length ? { betas: f.beta } : {}),
+    ...(f.earlyCreate === false ? { earlyCreate: false } : {}),
     ...(f.pilot === false
       ? { pilot: false as const }
       : f.pilotSize !== undefined

@@ -96,6 +96,11 @@ export const JobInputSchema = z
       .strict()
       .default({ maxRounds: 3 }),
     onInvalid: z.enum(['reject', 'skip']).default('reject'),
+    /**
+     * Stream the first chunk's create while the rest of the input is validated, finishing it only once the job
+     * would submit it anyway (valid, approved, within budget): see shared/early-create.ts.
+     */
+    earlyCreate: z.boolean().default(true),
     admission: z
       .object({
         /** Requests allowed to wait in Anthropic's processing queue at once (the org-wide limit). */

@@ -1,3 +1,4 @@
+import type { EarlyChunk } from './early-create.js';
 import type { ChunkRef, Estimate, InvalidLine, JobReportSummary, RequestCounts } from './job-types.js';
 import type { PilotMeasure } from './pilot.js';
 
@@ -142,6 +143,8 @@ export interface JobState {
   cutoffAt?: number;
   /** The cutoff was acted on: batches under way canceled, those not submitted rerouted. */
   cutoffHandled?: true;
+  /** The first chunk, when its create was started while the input was still validated (shared/early-create.ts). */
+  early?: EarlyChunk;
 }
 
 export function initialState(startedAt: number): JobState {

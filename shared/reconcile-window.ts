@@ -11,6 +11,12 @@ export interface Intent {
   ambiguousAt?: string;
   /** The API's own time just after that failure (its `date` header): the window ends a little after it. */
   createdBefore?: string;
+  /**
+   * A held create (shared/early-create.ts): its body's last bytes were kept back until `releasedAt`, recorded
+   * before they were sent. Without it, the create cannot have made anything; `requests` is known only from then.
+   */
+  held?: true;
+  releasedAt?: string;
 }
 
 /**

@@ -10,6 +10,11 @@ export interface SubmitArgs {
    * passes over them.
    */
   exclude?: string[];
+  /**
+   * A held create of the job's first chunk while the job still validates (shared/early-create.ts): the body is
+   * streamed from the chunk's segments and finished only on the job's go.
+   */
+  held?: true;
 }
 
 /** The id of the submitter workflow of one workspace: a fingerprint, never the key. */

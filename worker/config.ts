@@ -35,6 +35,12 @@ export const WorkerConfigSchema = z.object({
    */
   reconcileSettleMs: z.number().int().min(0).default(60_000),
   /**
+   * How long a held create (a job's first chunk streamed while the job still validates) may leave its connection
+   * idle, waiting for more of the chunk or for the job's go, before it withdraws (creating nothing) and waits to be
+   * submitted the usual way. Servers and proxies close uploads that stall for long.
+   */
+  earlyCreateHoldMs: z.number().int().min(0).default(60_000),
+  /**
    * A name for the Anthropic workspace the key belongs to. Workers whose keys share a workspace should share this
    * name, so that one submitter creates their batches one at a time; without it, each key has its own.
    */
@@ -104,6 +110,7 @@ export function workerConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Worke
     webhookAllowlist: list(env.CLAUDE_BATCH_WEBHOOK_ALLOWLIST, ','),
     pricesFile: env.CLAUDE_BATCH_PRICES || undefined,
     reconcileSettleMs: env.CLAUDE_BATCH_RECONCILE_SETTLE ? toMs(env.CLAUDE_BATCH_RECONCILE_SETTLE) : undefined,
+    earlyCreateHoldMs: env.CLAUDE_BATCH_EARLY_CREATE_HOLD ? toMs(env.CLAUDE_BATCH_EARLY_CREATE_HOLD) : undefined,
     workspace: env.CLAUDE_BATCH_WORKSPACE || undefined,
     pricesMaxAgeMs: env.CLAUDE_BATCH_PRICES_MAX_AGE ? toMs(env.CLAUDE_BATCH_PRICES_MAX_AGE) : undefined,
     codecKeys: env.CLAUDE_BATCH_CODEC_KEYS || undefined,

@@ -49,6 +49,7 @@ export function activityDeps(config: WorkerConfig): ActivityDeps {
     storageRoot,
     webhookAllowlist: config.webhookAllowlist,
     reconcileSettleMs: config.reconcileSettleMs,
+    earlyCreateHoldMs: config.earlyCreateHoldMs,
     pricesMaxAgeMs: config.pricesMaxAgeMs,
     workspaceFingerprint: workspaceFingerprint(anthropic.baseURL, config.anthropicApiKey, config.workspace),
   };

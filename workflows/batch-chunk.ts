@@ -1,5 +1,7 @@
 import {
+  ApplicationFailure,
   CancellationScope,
+  condition,
   ContinueAsNew,
   continueAsNew,
   getExternalWorkflowHandle,
@@ -17,7 +19,7 @@ import type { BatchActivities } from '../activities/index.js';
 import type { ChunkProgress, ChunkStatus } from '../shared/job-state.js';
 import type { BatchStatus, ChunkOutcome, ChunkRef, RequestCounts, SubmittedBatch } from '../shared/job-types.js';
 import { expiryWarningAt, nextPollDelay } from '../shared/polling.js';
-import { chunkProgressSignal, chunkStatusQuery } from './messages.js';
+import { chunkProgressSignal, chunkStatusQuery, releaseChunkSignal } from './messages.js';
 import { BatchJobExpiringSoon } from './search-attributes.js';
 
 export interface ChunkInput {
@@ -28,6 +30,11 @@ export interface ChunkInput {
   expiryWarning: Duration;
   webhook: string | null;
   heartbeatTimeout: Duration;
+  /**
+   * Started while the job still validates (shared/early-create.ts): `chunk` is still being written, so the create
+   * is held at its last bytes until the job's go; the job then sends the chunk's final reference (releaseChunk).
+   */
+  early?: true;
   /** Carried across continue-as-new. */
   state?: ChunkRunState;
 }
@@ -71,6 +78,9 @@ function rootMessage(err: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** While an early chunk waits for its job to start it, how often to make sure the job is still there. */
+const JOB_GONE_CHECK = '1h';
+
 /** Wait between polls while a canceled batch winds down. */
 const CANCEL_POLL = '5s';
 
@@ -80,7 +90,12 @@ const CANCEL_POLL = '5s';
  * cancels its batch and still collects what finished.
  */
 export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
-  const { chunk } = input;
+  let { chunk } = input;
+  /** An early chunk's final reference, from the job once it starts the chunk. */
+  let released: ChunkRef | undefined;
+  setHandler(releaseChunkSignal, (ref) => {
+    released ??= ref;
+  });
   const state: ChunkRunState = input.state ?? { status: 'submitting', batch: null, polls: 0 };
   let result: ChunkOutcome | null = null;
   const parent = workflowInfo().parent;
@@ -176,8 +191,9 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
 
   try {
     if (!state.batch) {
+      const held = input.early ? await heldCreate() : null;
       // A create must not be abandoned half-way: the submit finishes even if the job is canceled meanwhile.
-      const submitted = await CancellationScope.nonCancellable(submitOwnBatch);
+      const submitted = held ?? (await CancellationScope.nonCancellable(submitOwnBatch));
       const { batchId, expiresAt, submittedAt, adopted } = submitted;
       state.batch = { batchId, expiresAt, submittedAt, adopted };
       if (atOnce) {
@@ -203,7 +219,7 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       await reportAndSleep(delay);
       observe(await polls.pollBatch({ batchId: state.batch.batchId, submittedAt: state.batch.submittedAt }));
       if (!batchEnded() && workflowInfo().continueAsNewSuggested) {
-        await continueAsNew<typeof batchChunk>({ ...input, state });
+        await continueAsNew<typeof batchChunk>({ ...input, chunk, state });
       }
     }
     return await fetchAndReport();
@@ -227,6 +243,33 @@ export async function batchChunk(input: ChunkInput): Promise<ChunkOutcome> {
       }
       return await fetchAndReport();
     });
+  }
+
+  /**
+   * The early path: a create held at its last bytes until the job's go. Made, the batch is this chunk's (the job
+   * has sent the chunk's reference, which is awaited). Withdrawn or failed, nothing was made: the chunk waits for
+   * the job to start it (canceled meanwhile, it ends), then submits the usual way.
+   */
+  async function heldCreate(): Promise<SubmittedBatch | null> {
+    const args = { jobId: input.jobId, jobDir: input.jobDir, chunk, heartbeatTimeout: input.heartbeatTimeout };
+    const made = await CancellationScope.nonCancellable(() =>
+      acts.submitInOrder({ ...args, held: true }).catch((err: unknown) => {
+        if (isCancellation(err)) throw err;
+        log.info('the early create was not made; the chunk is submitted once the job starts it', {
+          error: rootMessage(err),
+        });
+        return null;
+      }),
+    );
+    if (made) await CancellationScope.nonCancellable(() => condition(() => released !== undefined));
+    else
+      while (!(await condition(() => released !== undefined, JOB_GONE_CHECK))) {
+        // A job that ended without a word (terminated) never starts its chunk.
+        if ((await acts.closedWorkflows({ workflowIds: [input.jobId] })).length > 0)
+          throw ApplicationFailure.nonRetryable('the job ended before it started this chunk', 'JobEnded');
+      }
+    chunk = released!;
+    return made;
   }
 
   /**

@@ -62,7 +62,16 @@ import {
   notApproved,
   type ApprovalDecision,
 } from '../shared/approval.js';
-import { approveUpdate, chunkProgressSignal, rejectUpdate, statusQuery } from './messages.js';
+import {
+  approveUpdate,
+  chunkProgressSignal,
+  earlyChunkSignal,
+  earlyGateQuery,
+  rejectUpdate,
+  releaseChunkSignal,
+  statusQuery,
+} from './messages.js';
+import { earlyGate } from '../shared/early-create.js';
 import { BatchJobEstimatedUsd, BatchJobExpiringSoon, BatchJobStatus } from './search-attributes.js';
 
 /** The patch that added pre-flight checks and "nothing to submit" (see docs/job.md, upgrading). */
@@ -88,6 +97,13 @@ export const SYNC_PATCH = 'pilot-and-deadline-2026-12';
  * it applies, so the code reads states of both shapes, as it must for states carried by continue-as-new).
  */
 export const COMPACT_PATCH = 'compact-rounds-2026-12';
+
+/**
+ * The patch that streams the first chunk's create while the input is still validated, finished only once the job
+ * starts that chunk as it would have anyway (shared/early-create.ts; docs/job.md, upgrading). Jobs that started
+ * before it prepare, then submit, as they did.
+ */
+export const EARLY_PATCH = 'early-create-2026-12';
 
 /** Jobs are split into at most this many chunks per round (a child workflow each). */
 export const MAX_CHUNKS_PER_ROUND = 1000;
@@ -150,6 +166,12 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       deadline: input.deadline,
     }),
   );
+  setHandler(earlyGateQuery, (chunkId) => earlyGate(state, chunkId));
+  /** The first chunk prepare is writing, once it can be streamed (only ever sent when the job asks for it). */
+  let earlyWritten: { jobDir: string; chunk: ChunkRef } | undefined;
+  setHandler(earlyChunkSignal, (written) => {
+    earlyWritten ??= written;
+  });
   setHandler(chunkProgressSignal, (progress) => {
     applyProgress(state, progress, compacting());
     changes++;
@@ -183,16 +205,27 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
         report: input.report,
         overwrite: input.overwrite,
       });
-    const prepared: PreparedJob = await acts.prepareJob({
-      jobId,
-      input: input.input,
-      chunk: input.chunk,
-      onInvalid: input.onInvalid,
-      format: input.format,
-      template: input.template,
-      ...(input.betas ? { betas: input.betas } : {}),
-      ...(input.pilot && patched(SYNC_PATCH) ? { pilot: input.pilot } : {}),
-    });
+    const early = input.earlyCreate && patched(EARLY_PATCH);
+    let preparing = true;
+    const startingEarly = early ? startEarlyChunk(() => !preparing) : null;
+    let prepared: PreparedJob;
+    try {
+      prepared = await acts.prepareJob({
+        jobId,
+        input: input.input,
+        chunk: input.chunk,
+        onInvalid: input.onInvalid,
+        format: input.format,
+        template: input.template,
+        ...(input.betas ? { betas: input.betas } : {}),
+        ...(input.pilot && patched(SYNC_PATCH) ? { pilot: input.pilot } : {}),
+        ...(early ? { early: true } : {}),
+      });
+    } finally {
+      // Settled before anything else: a failed prepare then finds the early chunk in the state, and drops it.
+      preparing = false;
+      await startingEarly;
+    }
     const bad = prepared.invalid;
     if (bad.lines > 0 && input.onInvalid === 'reject')
       throw ApplicationFailure.nonRetryable(rejectedInputMessage(bad), 'InvalidInputLines', bad);
@@ -213,6 +246,8 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
       ...(checked ? { invalidProblems: bad.problems, invalidFirst: bad.first } : {}),
     };
     state.chunks = prepared.chunks.map((ref) => ({ ref: kept(ref), status: 'pending' }));
+    // Its lines all turned out to be repeats (a chunk prepare wrote, then dropped): nothing will release it.
+    if (state.early && !state.chunks.some((c) => c.ref.id === state.early!.id)) void dropEarly();
     if (prepared.pilot) state.chunks.push({ ref: kept(prepared.pilot), status: 'pending', sync: true });
     if (bad.lines > 0)
       state.notes.push(`${bad.lines} invalid input line(s) skipped; every problem is listed in ${bad.reportUri}`);
@@ -237,17 +272,63 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     }
   }
 
+  const chunkInput = (dir: string, chunk: ChunkRef): ChunkInput => ({
+    jobId,
+    jobDir: dir,
+    chunk,
+    poll: input.poll as ChunkInput['poll'],
+    expiryWarning: input.expiryWarning as ChunkInput['expiryWarning'],
+    webhook: input.notify.webhook ?? null,
+    heartbeatTimeout: input.heartbeatTimeout as ChunkInput['heartbeatTimeout'],
+  });
+
+  /**
+   * Starts the first chunk's child as soon as prepare says the chunk can be streamed: its create goes ahead as far
+   * as the upload and waits at the end for the job's go (shared/early-create.ts).
+   */
+  async function startEarlyChunk(prepareEnded: () => boolean): Promise<void> {
+    await condition(() => earlyWritten !== undefined || prepareEnded());
+    if (!earlyWritten || state.early) return;
+    const { jobDir: dir, chunk } = earlyWritten;
+    state.early = { id: chunk.id };
+    try {
+      await startChild(batchChunk, {
+        workflowId: `${jobId}/${chunk.id}`,
+        args: [{ ...chunkInput(dir, chunk), early: true }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        staticSummary: `${chunk.id} of ${jobId}: uploaded while the input is validated`,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
+  /** The early chunk will not be started as it is: its create withdraws, and its child is canceled. */
+  function dropEarly(): Promise<void> {
+    const early = state.early;
+    if (!early || early.releasedDigest || early.dropped) return Promise.resolve();
+    early.dropped = true;
+    // A child already closed refuses, which is fine. A job about to close awaits this: the server drops a cancel
+    // request whose sender has closed before it was delivered.
+    return getExternalWorkflowHandle(`${jobId}/${early.id}`)
+      .cancel()
+      .catch(() => undefined);
+  }
+
   async function startChunk(c: ChunkState): Promise<void> {
     c.status = 'submitting';
-    const args: ChunkInput = {
-      jobId,
-      jobDir: jobDir(),
-      chunk: fullRef(jobDir(), c.ref),
-      poll: input.poll as ChunkInput['poll'],
-      expiryWarning: input.expiryWarning as ChunkInput['expiryWarning'],
-      webhook: input.notify.webhook ?? null,
-      heartbeatTimeout: input.heartbeatTimeout as ChunkInput['heartbeatTimeout'],
-    };
+    const args = chunkInput(jobDir(), fullRef(jobDir(), c.ref));
+    if (state.early?.id === c.ref.id && !state.early.dropped) {
+      // Its child runs already, its create held at the last bytes: the go names the chunk the create must be.
+      state.early.releasedDigest = args.chunk.digest ?? '';
+      if (compacting()) dropDigest(c);
+      try {
+        await getExternalWorkflowHandle(childId(c)).signal(releaseChunkSignal, args.chunk);
+      } catch {
+        // Closed without a batch (terminated): the reaper finds it.
+      }
+      return;
+    }
     if (compacting()) dropDigest(c);
     try {
       await startChild(batchChunk, {
@@ -266,6 +347,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     state.budgetStopped ??= reason;
     const pending = state.chunks.filter((c) => c.status === 'pending');
     for (const c of pending) c.status = 'held_back';
+    if (pending.some((c) => c.ref.id === state.early?.id)) void dropEarly();
     state.notes.push(`${reason}; ${pending.reduce((n, c) => n + c.ref.requests, 0)} requests were not submitted`);
     changes++;
     publish();
@@ -409,6 +491,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     state.cutoffHandled = true;
     const pending = state.chunks.filter((c) => c.status === 'pending' && c.ref.round === state.round);
     for (const c of pending) c.status = 'rerouted';
+    if (pending.some((c) => c.ref.id === state.early?.id)) void dropEarly();
     const running = state.chunks.filter((c) => isActive(c) && !c.sync);
     state.notes.push(
       `the deadline ${new Date(deadlineAt(d.at, state.startedAt)).toISOString()} was near: ${running.length} batch(es) under way were canceled and ${pending.length} not submitted; their unanswered requests were answered synchronously`,
@@ -571,6 +654,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     return state.report!;
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
+    await CancellationScope.nonCancellable(dropEarly);
     if (!isCancellation(err) || !state.prepared) {
       if (!isCancellation(err) && state.phase !== 'rejected') {
         state.error = err instanceof Error ? err.message : String(err);

@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Approval, ChunkProgress, ChunkState, JobState } from '../shared/job-state.js';
-import type { ChunkOutcome, SubmittedBatch } from '../shared/job-types.js';
+import type { ChunkOutcome, ChunkRef, SubmittedBatch } from '../shared/job-types.js';
+import { EARLY_CHUNK_SIGNAL, EARLY_GATE_QUERY, RELEASE_CHUNK_SIGNAL, type EarlyGate } from '../shared/early-create.js';
 import { SUBMIT_CHUNK_UPDATE, type SubmitArgs } from '../shared/submission.js';
 
 import type { ApprovalDecision } from '../shared/approval.js';
@@ -33,6 +34,13 @@ export const rejectUpdate = defineUpdate<Approval, [ApprovalDecision]>('reject')
 
 /** From a chunk child to its job. */
 export const chunkProgressSignal = defineSignal<[ChunkProgress]>('chunkProgress');
+
+/** From prepare to its job: the first chunk is being written and can be streamed (shared/early-create.ts). */
+export const earlyChunkSignal = defineSignal<[{ jobDir: string; chunk: ChunkRef }]>(EARLY_CHUNK_SIGNAL);
+/** From a held create to the job: may it finish? */
+export const earlyGateQuery = defineQuery<EarlyGate, [string]>(EARLY_GATE_QUERY);
+/** From the job to its early chunk: submit now, this chunk (its final reference). */
+export const releaseChunkSignal = defineSignal<[ChunkRef]>(RELEASE_CHUNK_SIGNAL);
 
 export interface ChunkStatusView extends Omit<ChunkState, 'ref'> {
   chunkId: string;

@@ -6,6 +6,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
+import type { temporal } from '@temporalio/proto';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { batchJob } from '../../workflows/index.js';
 import { approveUpdate, rejectUpdate, statusQuery } from '../../workflows/messages.js';
@@ -124,10 +125,13 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
       await handle.result();
       const history = await handle.fetchHistory();
       const child = await env.client.workflow.getHandle(`history-${n}/r0-c0001`).fetchHistory();
+      // Workflow tasks are left out: how many there are depends on when signals arrive (prepare's word that the
+      // first chunk can be streamed comes during or with its completion), not on the job's size.
+      const events = withoutWorkflowTasks(history.events!);
       sizes.push({
-        events: history.events!.length,
-        bytes: JSON.stringify(history).length,
-        childEvents: child.events!.length,
+        events: events.length,
+        bytes: JSON.stringify(events).length,
+        childEvents: withoutWorkflowTasks(child.events!).length,
       });
       // Replaying real histories (through their JSON form, as the UI or CLI export them) proves the code deterministic.
       const replay = { workflowBundle: await workflowBundle() };
@@ -337,3 +341,12 @@ describe('batch jobs on a Temporal dev server, against the emulator over HTTP', 
     }
   });
 });
+
+function withoutWorkflowTasks(events: temporal.api.history.v1.IHistoryEvent[]) {
+  return events.filter(
+    (e) =>
+      !e.workflowTaskScheduledEventAttributes &&
+      !e.workflowTaskStartedEventAttributes &&
+      !e.workflowTaskCompletedEventAttributes,
+  );
+}
