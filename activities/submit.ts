@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { heartbeat, log } from '@temporalio/activity';
+import { Context, heartbeat, log } from '@temporalio/activity';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { ChunkRef, SubmittedBatch } from '../shared/job-types.js';
 import type { SubmitArgs } from '../shared/submission.js';
@@ -233,6 +233,11 @@ export function submitActivities(deps: ActivityDeps) {
       const go = await awaitEarlyGate(args.jobId, chunk.id, idleSince, hold);
       if (!end || end.digest !== digest || go.digest !== digest)
         throw new CreateWithdrawn('the chunk the job started is not the one streamed (prepare rewrote it)');
+      // An attempt the server has given up on (its heartbeats timed out) must not create behind the back of the
+      // attempt that replaced it, which found this one's intent, took it for never sent, and went on.
+      const current = await store.readJson<Intent>(intentUri).catch(() => null);
+      if (Context.current().cancellationSignal.aborted || current?.recordedAt !== intent.recordedAt)
+        throw new CreateWithdrawn('another attempt took this chunk over');
       await store.writeJson(intentUri, {
         ...intent,
         requests: end.requests,
