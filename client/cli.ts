@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: V8 settings for a worker's process, before other modules allocate (client/worker-flags.ts).
+import './worker-flags.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';

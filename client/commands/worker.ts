@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { loadWorkerConfig, prepareWorker } from '../../worker/run-worker.js';
 import { connectNative } from '../connection.js';
+import { keepYoungGenerationSmall } from '../../worker/young-generation.js';
 
 export function workerCommand(): Command {
   return new Command('worker')
@@ -10,6 +11,8 @@ export function workerCommand(): Command {
     .action(async () => {
       const config = loadWorkerConfig();
       const { worker, address, namespace, metrics } = await prepareWorker(config, connectNative);
+      // Again: starting the workflow thread reset V8's flags (client/worker-flags.ts set them first).
+      keepYoungGenerationSmall();
       console.log(`claude-batch worker: task queue ${config.taskQueue} on ${address} (namespace ${namespace})`);
       console.log(
         `  Anthropic API: ${config.anthropicBaseUrl ?? 'https://api.anthropic.com'}   data dir: ${config.dataDir}`,
