@@ -12,7 +12,7 @@ const HINTS: Record<string, string> = {
   codecKeys:
     'CLAUDE_BATCH_CODEC_KEYS is <id>:<base64 of 32 random bytes>, comma-separated, newest first (e.g. k1:$(openssl rand -base64 32))',
   metricsPort: 'CLAUDE_BATCH_METRICS_PORT is a port number (0–65535), e.g. 9464',
-  heapSlackMb: 'CLAUDE_BATCH_HEAP_SLACK_MB is a whole number of MB (0 turns the heap guard off), e.g. 32',
+  heapSlackMb: 'CLAUDE_BATCH_HEAP_SLACK_MB is a whole number of MB (0 turns the heap guard off), e.g. 16',
 };
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
