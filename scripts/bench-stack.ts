@@ -43,10 +43,21 @@ export function startCli(
 }
 
 /**
+ * The malloc settings of the Docker image (its Dockerfile's `ENV MALLOC_…` line), which a worker's memory depends on:
+ * the benchmarks measure the worker as the image runs it. BENCH_WORKER_MALLOC=glibc runs it with glibc's defaults.
+ */
+function imageMallocEnv(): Record<string, string> {
+  if (process.env.BENCH_WORKER_MALLOC === 'glibc') return {};
+  const dockerfile = readFileSync(path.join(packageRoot, 'Dockerfile'), 'utf8');
+  return Object.fromEntries([...dockerfile.matchAll(/^ENV (MALLOC_\w+)=(\S+)$/gm)].map((m) => [m[1]!, m[2]!]));
+}
+
+/**
  * A `claude-batch worker` process for a benchmark: on `taskQueue` of `temporal`, against the emulator at
- * `anthropicUrl`, its data dir under `dir` (which it may read and write); `env` adds or overrides settings.
- * With BENCH_WORKER_CPU_PROF=<dir>, the worker writes a V8 CPU profile there when it stops (where its time goes);
- * BENCH_WORKER_NODE_OPTIONS gives the worker alone NODE_OPTIONS (e.g. a heap limit, as a small container would set).
+ * `anthropicUrl`, its data dir under `dir` (which it may read and write), with the image's malloc settings; `env`
+ * adds or overrides settings. With BENCH_WORKER_CPU_PROF=<dir>, the worker writes a V8 CPU profile there when it
+ * stops (where its time goes); BENCH_WORKER_NODE_OPTIONS gives the worker alone NODE_OPTIONS (e.g. a heap limit, as
+ * a small container would set).
  */
 export function startBenchWorker(o: {
   temporal: string;
@@ -59,6 +70,7 @@ export function startBenchWorker(o: {
   return startCli(
     ['worker'],
     {
+      ...imageMallocEnv(),
       TEMPORAL_ADDRESS: o.temporal,
       CLAUDE_BATCH_TASK_QUEUE: o.taskQueue,
       ANTHROPIC_API_KEY: o.apiKey ?? 'sk-ant-bench',
