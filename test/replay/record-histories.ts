@@ -10,7 +10,7 @@
  * It only uses what every release has (the test helpers, the workflow type names, the `approve` update), so it
  * compiles against older builds too.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -75,6 +75,10 @@ try {
   await approved.executeUpdate(approveUpdate, { args: [{ by: 'recorder' }] });
   await approved.result();
   await save('batchJob-approved', approved);
+  // From 0.3 on its chunk is an early one: started during prepare, its held create withdrawn while the job waited
+  // for approval, then released and submitted the usual way.
+  if (process.env.RECORD_FROM_0_3 === '1')
+    await save('batchChunk-approved-r0-c0001', env.client.workflow.getHandle('approved/r0-c0001'));
 
   // Rejected for its invalid lines (fails before any create).
   const invalidInput = path.join(dir, 'invalid.jsonl');
@@ -97,6 +101,7 @@ try {
   // workspace's submitter and a Schedule's file check. A build before 0.2 refuses these inputs: record them only
   // from 0.2 on (RECORD_FROM_0_2=1).
   if (process.env.RECORD_FROM_0_2 === '1') await recordFrom02();
+  if (process.env.RECORD_FROM_0_3 === '1') await recordFrom03();
 
   // The dry run.
   const estimate = await start('estimate', 'estimateJob', {
@@ -105,6 +110,25 @@ try {
   });
   await estimate.result();
   await save('estimateJob', estimate);
+
+  async function recordFrom03(): Promise<void> {
+    // An invalid line after the first chunk: its early child, its create held, is dropped (canceled) as the job fails.
+    const lateInput = writeJobInput(dir, 3, 'l', 'late-invalid.jsonl');
+    writeFileSync(lateInput, readFileSync(lateInput, 'utf8') + '{"custom_id": "has space", "params": {}}\n');
+    const late = await start('late-invalid', 'batchJob', {
+      input: lateInput,
+      output: path.join(dir, 'late-invalid-out.jsonl'),
+      chunk: { maxRequests: 2 },
+      poll,
+    });
+    await late.result().catch(() => undefined);
+    await save('batchJob-invalid-after-early-chunk', late);
+    const dropped = env.client.workflow.getHandle('late-invalid/r0-c0001');
+    // It may be dropped before it even asked for its create, or while that create waited: either way it ends.
+    for (let i = 0; i < 150 && (await dropped.describe()).status.name === 'RUNNING'; i++)
+      await new Promise((r) => setTimeout(r, 200));
+    await save('batchChunk-early-dropped-r0-c0001', dropped);
+  }
 
   async function recordFrom02(): Promise<void> {
     // A pilot of 3 answered synchronously before the estimate, the rest in one batch.
