@@ -31,7 +31,7 @@ import { createInterface } from 'node:readline';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { packageRoot } from '../config/load.js';
 import { ticketText } from '../examples/support-tickets.js';
-import { cli, peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
+import { cli, cpuSeconds, peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
 import { activityTimes, printActivities, rssTimeline } from './job-timeline.js';
 
 const SIZES = (process.env.BENCH_COMPARE_SIZES ?? '100000,300000').split(',').map(Number);
@@ -154,7 +154,7 @@ async function runScript(dir: string, input: string) {
       [script, '--input', input, '--output', output, '--base-url', emulator.match[1]!, '--max-requests', String(CHUNK)],
       { ANTHROPIC_API_KEY: API_KEY },
     );
-    return { ...run, output };
+    return { ...run, output, emulatorCpu: cpuSeconds(emulator.child.pid!) };
   } finally {
     emulator.child.kill();
     await once(emulator.child, 'exit');
@@ -177,6 +177,7 @@ async function runClaudeBatch(env: TestWorkflowEnvironment, dir: string, input: 
     // The worker's high-water mark over time (from before the job, so the idle worker's own size is the first
     // figure): which step of the job raises it.
     const rss = rssTimeline(worker.child.pid!);
+    const workerCpuBefore = cpuSeconds(worker.child.pid!);
     const run = await runTimed(
       [
         cli,
@@ -200,6 +201,8 @@ async function runClaudeBatch(env: TestWorkflowEnvironment, dir: string, input: 
       { TEMPORAL_ADDRESS: env.address, CLAUDE_BATCH_TASK_QUEUE: taskQueue },
     );
     rss.stop();
+    const emulatorCpu = cpuSeconds(emulator.child.pid!);
+    const workerCpu = cpuSeconds(worker.child.pid!) - workerCpuBefore;
     const workerMb = peakRssMb(worker.child.pid!);
     const activities = await activityTimes(env.client, jobId);
     // The job starts about when the CLI's first line says so; activity times are from the job's start.
@@ -207,6 +210,8 @@ async function runClaudeBatch(env: TestWorkflowEnvironment, dir: string, input: 
     return {
       ...run,
       output,
+      emulatorCpu,
+      workerCpu,
       workerMb,
       idleMb: rss.firstMb,
       activities: activities.map((a) => ({ ...a, highMb: rss.at(jobAt, a.last) })),
@@ -244,6 +249,11 @@ async function scenario(env: TestWorkflowEnvironment, n: number) {
     );
     console.log(
       `  ratio claude-batch / script: ${ratio.toFixed(2)} (goal ≤ ${goal.toFixed(1)}: ${met(ratio <= goal)})`,
+    );
+    // The emulator is one Node process, so its work is done one thing at a time: a run cannot be shorter than the
+    // CPU time the emulator spends on it, and the worker's CPU shares the machine's cores with it.
+    console.log(
+      `  CPU: the API emulator ${s(hand.emulatorCpu)} in the script's run, ${s(cb.emulatorCpu)} in claude-batch's; claude-batch's worker ${s(cb.workerCpu)}`,
     );
     if (batches > 1)
       console.log(

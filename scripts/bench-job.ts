@@ -10,7 +10,7 @@
  *   BENCH_JOB_STORAGE=local | s3    s3: input, output and the job folder in a bucket of a moto server
  *   BENCH_JOB_CHUNK=10000           requests per chunk (default 100,000, the API's most per batch)
  */
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,15 +20,9 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../client/ports.js';
 import { startMotoServer, type MotoServer } from '../client/provision/moto-server.js';
 import { s3Client, s3SettingsFromEnv } from '../storage/s3-client.js';
-import { peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
+import { cpuSeconds, peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
 import { activityTimes, printActivities, rssTimeline } from './job-timeline.js';
 import { temporalCostOf } from './temporal-actions.js';
-
-/** CPU seconds (user + system) a live process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 Hz on Linux)
-}
 
 const SIZES = (process.env.BENCH_JOB_SIZES ?? '10000,100000,1000000').split(',').map(Number);
 const WORKER_GOAL_MB = 300;

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { loadWorkerConfig, prepareWorker } from '../../worker/run-worker.js';
 import { connectNative } from '../connection.js';
-import { keepYoungGenerationSmall } from '../../worker/young-generation.js';
 
 export function workerCommand(): Command {
   return new Command('worker')
@@ -11,8 +10,8 @@ export function workerCommand(): Command {
     .action(async () => {
       const config = loadWorkerConfig();
       const { worker, address, namespace, metrics } = await prepareWorker(config, connectNative);
-      // Again: starting the workflow thread reset V8's flags (client/worker-flags.ts set them first).
-      keepYoungGenerationSmall();
+      // Starting the workflow thread reset V8's flags (client/worker-flags.ts set them first): the workflow thread
+      // keeps its small young generation, and this thread's may grow again, as prepare's parsing needs it to.
       console.log(`claude-batch worker: task queue ${config.taskQueue} on ${address} (namespace ${namespace})`);
       console.log(
         `  Anthropic API: ${config.anthropicBaseUrl ?? 'https://api.anthropic.com'}   data dir: ${config.dataDir}`,
