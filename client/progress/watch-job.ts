@@ -96,7 +96,10 @@ export async function watchJob(client: Client, handle: WorkflowHandle, o: WatchO
           await decideApproval(handle, view, o, detach.signal);
         }
       }
-      await Promise.race([sleep(o.tty ? 500 : 1000, detach.signal), closing]);
+      // The nap ends with the job: a timer left running would keep the command alive up to a second after it.
+      const nap = new AbortController();
+      await Promise.race([sleep(o.tty ? 500 : 1000, AbortSignal.any([detach.signal, nap.signal])), closing]);
+      nap.abort();
     }
     if (detach.signal.aborted && !closed) {
       frame?.done();
