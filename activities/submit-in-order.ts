@@ -51,7 +51,12 @@ export function submitInOrderActivities(deps: ActivityDeps) {
         const root = err instanceof WorkflowUpdateFailedError ? rootFailure(err) : null;
         // The submitter retries every failure worth retrying itself: what reaches us is final.
         if (root)
-          throw ApplicationFailure.create({ message: root.message, type: root.type ?? undefined, nonRetryable: true });
+          throw ApplicationFailure.create({
+            message: root.message,
+            type: root.type ?? undefined,
+            nonRetryable: true,
+            category: root.category ?? undefined,
+          });
         throw err;
       } finally {
         clearInterval(beat);

@@ -3,7 +3,7 @@ import { Context, heartbeat, log } from '@temporalio/activity';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { ChunkRef, SubmittedBatch } from '../shared/job-types.js';
 import type { SubmitArgs } from '../shared/submission.js';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { beforeSubmitError } from './api-errors.js';
 import { createFailure } from './create-failure.js';
 import { createHeaders, createOptionsOf } from './create-options.js';
@@ -53,6 +53,18 @@ export async function* requestsBody(
 }
 
 const NEWLINE = 10;
+
+/**
+ * A held create that gave up: nothing was created, and the chunk is submitted the usual way once its job starts it.
+ * An expected ending (a job waiting for approval, say), so it is benign: Temporal logs it quietly, not as a failure.
+ */
+const withdrawnFailure = (why: string) =>
+  ApplicationFailure.create({
+    message: `the early create was withdrawn: ${why}`,
+    type: 'CreateWithdrawn',
+    nonRetryable: true,
+    category: ApplicationFailureCategory.BENIGN,
+  });
 const COMMA = 44;
 
 /** How many result lines decide whether a candidate batch is the chunk's: each must name one of its requests. */
@@ -165,9 +177,7 @@ export function submitActivities(deps: ActivityDeps) {
         });
       }
       // The body's own reason to stop reaches fetch as a connection error: it is read from where it was noted.
-      throw withdrawn.why !== null
-        ? ApplicationFailure.nonRetryable(`the early create was withdrawn: ${withdrawn.why}`, 'CreateWithdrawn')
-        : beforeSubmitError(err, 'batch create');
+      throw withdrawn.why !== null ? withdrawnFailure(withdrawn.why) : beforeSubmitError(err, 'batch create');
     } finally {
       clearInterval(beat);
     }
@@ -277,10 +287,7 @@ export function submitActivities(deps: ActivityDeps) {
     const { doneUri, intentUri } = recordsOf(args.jobDir, chunk);
     // Anything on record for this chunk (an earlier attempt, the job id run again) is for the usual path to settle.
     if ((await store.exists(doneUri)) || (await store.exists(intentUri)))
-      throw ApplicationFailure.nonRetryable(
-        'the early create was withdrawn: this chunk has a submission on record',
-        'CreateWithdrawn',
-      );
+      throw withdrawnFailure('this chunk has a submission on record');
     const head = await listHead().catch((err: unknown) => {
       throw beforeSubmitError(err, 'batch list');
     });
