@@ -55,6 +55,16 @@ export async function* requestsBody(
 const NEWLINE = 10;
 
 /**
+ * What a held create's body did, for the create around it: the intent as recorded when the closing bytes were let
+ * go (until then nothing can have been created), or why it gave up. The body's own reason to stop reaches fetch
+ * only as a connection error, so it is noted here.
+ */
+interface HeldCreate {
+  released: Intent | null;
+  withdrawn: string | null;
+}
+
+/**
  * A held create that gave up: nothing was created, and the chunk is submitted the usual way once its job starts it.
  * An expected ending (a job waiting for approval, say), so it is benign: Temporal logs it quietly, not as a failure.
  */
@@ -145,7 +155,7 @@ export function submitActivities(deps: ActivityDeps) {
     intent: Intent,
     intentUri: string,
     body: AsyncIterable<Uint8Array>,
-    withdrawn: { why: string | null } = { why: null },
+    held?: HeldCreate,
   ): Promise<MessageBatch> {
     const { chunk } = args;
     const options = await createOptionsOf(deps, args.jobDir);
@@ -162,9 +172,8 @@ export function submitActivities(deps: ActivityDeps) {
         fetchOptions: { redirect: 'error' },
       });
     } catch (err) {
-      // A held create's intent says whether its last bytes went out (releasedAt): read it as it now is.
-      const now = intent.held ? await store.readJson<Intent>(intentUri) : intent;
-      if (createFailure(err) === 'definite' || (now.held && !now.releasedAt)) {
+      const now = held?.released ?? intent;
+      if (createFailure(err) === 'definite' || (held && !held.released)) {
         // The API answered and refused, or the body was never finished: nothing was created, so the next attempt
         // creates without reconciling.
         await store.remove(intentUri);
@@ -176,8 +185,7 @@ export function submitActivities(deps: ActivityDeps) {
           ...(after?.apiNow ? { createdBefore: new Date(after.apiNow).toISOString() } : {}),
         });
       }
-      // The body's own reason to stop reaches fetch as a connection error: it is read from where it was noted.
-      throw withdrawn.why !== null ? withdrawnFailure(withdrawn.why) : beforeSubmitError(err, 'batch create');
+      throw held?.withdrawn ? withdrawnFailure(held.withdrawn) : beforeSubmitError(err, 'batch create');
     } finally {
       clearInterval(beat);
     }
@@ -206,17 +214,22 @@ export function submitActivities(deps: ActivityDeps) {
     args: SubmitArgs,
     intent: Intent,
     intentUri: string,
-    withdrawn: { why: string | null },
+    held: HeldCreate,
   ): AsyncGenerator<Uint8Array> {
     try {
-      yield* heldRequests(args, intent, intentUri);
+      yield* heldRequests(args, intent, intentUri, held);
     } catch (err) {
-      if (err instanceof CreateWithdrawn) withdrawn.why = err.message;
+      if (err instanceof CreateWithdrawn) held.withdrawn = err.message;
       throw err;
     }
   }
 
-  async function* heldRequests(args: SubmitArgs, intent: Intent, intentUri: string): AsyncGenerator<Uint8Array> {
+  async function* heldRequests(
+    args: SubmitArgs,
+    intent: Intent,
+    intentUri: string,
+    held: HeldCreate,
+  ): AsyncGenerator<Uint8Array> {
     const { chunk } = args;
     const hash = createHash('sha256');
     let idleSince = Date.now();
@@ -248,12 +261,9 @@ export function submitActivities(deps: ActivityDeps) {
       const current = await store.readJson<Intent>(intentUri).catch(() => null);
       if (Context.current().cancellationSignal.aborted || current?.recordedAt !== intent.recordedAt)
         throw new CreateWithdrawn('another attempt took this chunk over');
-      await store.writeJson(intentUri, {
-        ...intent,
-        requests: end.requests,
-        digest,
-        releasedAt: new Date().toISOString(),
-      } satisfies Intent);
+      const released: Intent = { ...intent, requests: end.requests, digest, releasedAt: new Date().toISOString() };
+      await store.writeJson(intentUri, released);
+      held.released = released;
     });
   }
 
@@ -275,10 +285,16 @@ export function submitActivities(deps: ActivityDeps) {
     return submitted;
   }
 
-  /** A held create's intent whose last bytes never went out (no releasedAt) records no batch: it goes. */
-  async function setAsideIfNeverSent(intentUri: string): Promise<void> {
+  /**
+   * The intent on record, if a create of it may have reached the API. A held create's intent whose last bytes never
+   * went out (no releasedAt) records no batch: it goes.
+   */
+  async function intentOnRecord(intentUri: string): Promise<Intent | null> {
+    if (!(await store.exists(intentUri))) return null;
     const intent = await store.readJson<Intent>(intentUri);
-    if (intent.held && !intent.releasedAt) await store.remove(intentUri);
+    if (!intent.held || intent.releasedAt) return intent;
+    await store.remove(intentUri);
+    return null;
   }
 
   /** The held create of a job's first chunk (shared/early-create.ts), on a clean slate only. */
@@ -299,9 +315,9 @@ export function submitActivities(deps: ActivityDeps) {
       held: true,
     };
     await store.writeJson(intentUri, intent);
-    const withdrawn: { why: string | null } = { why: null };
-    const batch = await create(args, intent, intentUri, heldBody(args, intent, intentUri, withdrawn), withdrawn);
-    const { digest } = await store.readJson<Intent>(intentUri);
+    const held: HeldCreate = { released: null, withdrawn: null };
+    const batch = await create(args, intent, intentUri, heldBody(args, intent, intentUri, held), held);
+    const digest = held.released?.digest;
     // The segments were a copy of the chunk file for this upload only.
     await store.remove(earlyDirOf(store, args.jobDir, chunk.id)).catch(() => undefined);
     return recordDone(doneUri, batch, false, digest);
@@ -329,10 +345,9 @@ export function submitActivities(deps: ActivityDeps) {
       const record = (b: MessageBatch, adopted: boolean, candidates?: MessageBatch[]) =>
         recordDone(doneUri, b, adopted, chunk.digest, candidates);
 
-      if (await store.exists(intentUri)) await setAsideIfNeverSent(intentUri);
-      if (await store.exists(intentUri)) {
-        const intent = await store.readJson<Intent>(intentUri);
-        const found = await candidates(intent, owner, exclude).catch((err: unknown) => {
+      const recorded = await intentOnRecord(intentUri);
+      if (recorded) {
+        const found = await candidates(recorded, owner, exclude).catch((err: unknown) => {
           throw beforeSubmitError(err, 'reconciliation');
         });
         const [first] = found;
@@ -348,7 +363,7 @@ export function submitActivities(deps: ActivityDeps) {
         // Nothing seen yet, but the API's list lags behind a create: create again only once the settling window
         // has passed (an earlier attempt whose worker died counts from its intent). Seen at once, a batch is
         // found without waiting; the window only delays the decision that there is none.
-        const settledAt = Date.parse(intent.ambiguousAt ?? intent.recordedAt) + deps.reconcileSettleMs;
+        const settledAt = Date.parse(recorded.ambiguousAt ?? recorded.recordedAt) + deps.reconcileSettleMs;
         if (Date.now() < settledAt)
           throw ApplicationFailure.create({
             message: `no batch of this chunk in the list yet; waiting ${Math.ceil((settledAt - Date.now()) / 1000)} s for it to settle before creating again`,
