@@ -110,11 +110,11 @@ function probe(em: EmulatorHarness, pauseMs: number) {
         if (type !== 'prepareJob') return next(input);
         const result = await next(input);
         const before = (await em.stats()).batches.created;
-        await Promise.race([
-          held,
-          new Promise((_, fail) => setTimeout(() => fail(new Error('no held create started')), 30_000)),
+        // Not seen within 30 s: prepare ends anyway, and the test's assertion says so.
+        probed.heldSeen = await Promise.race([
+          held.then(() => true),
+          new Promise<boolean>((r) => setTimeout(() => r(false), 30_000)),
         ]);
-        probed.heldSeen = true;
         // The held create streams and waits at its last bytes: nothing may be created while prepare has not ended.
         await new Promise((r) => setTimeout(r, pauseMs));
         probed.createdWhilePreparing = (await em.stats()).batches.created - before;

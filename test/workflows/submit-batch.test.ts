@@ -14,6 +14,7 @@ import { testWorkerConfig } from '../helpers/temporal.js';
 import { submitActivities } from '../../activities/submit.js';
 import { prepareActivities } from '../../activities/prepare.js';
 import type { ChunkRef, PreparedJob, SubmittedBatch } from '../../shared/job-types.js';
+import type { Intent } from '../../shared/reconcile-window.js';
 import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
 import { shortRequest } from '../helpers/jobs.js';
 
@@ -218,5 +219,40 @@ describe('submitBatch: one batch per chunk whatever the create failure', () => {
       submitted.candidates?.map((c) => c.batchId),
       [mine.id],
     );
+  });
+  it('a held intent whose last bytes never went out created nothing: the next attempt creates at once; released, it is reconciled', async () => {
+    const intentAt = (args: { jobDir: string; chunk: ChunkRef }) =>
+      new URL(`${args.jobDir}/rounds/0/submit/${args.chunk.id}.intent.json`);
+    const heldIntent = (args: { jobDir: string; chunk: ChunkRef }, released: boolean) => {
+      const intent: Intent = {
+        chunkId: args.chunk.id,
+        requests: released ? args.chunk.requests : 0,
+        ...(released ? { digest: args.chunk.digest!, releasedAt: new Date().toISOString() } : {}),
+        newestBefore: null,
+        recordedAt: new Date().toISOString(),
+        held: true,
+      };
+      mkdirSync(path.dirname(intentAt(args).pathname), { recursive: true });
+      writeFileSync(intentAt(args), JSON.stringify(intent));
+    };
+    const created = async () => (await em.stats()).batches.created;
+
+    // Its worker died while the upload waited for the job's go: no whole body ever left, so no window to wait out.
+    const never = chunkOf('held-never-sent', 3).args;
+    heldIntent(never, false);
+    const before = await created();
+    const submitted = await attempt(never, 2, 60_000);
+    assert.equal(submitted.adopted, false);
+    assert.equal((await created()) - before, 1, 'created at once, once');
+
+    // Its worker died after letting the last bytes go: the batch may exist, so the list is consulted and waited on.
+    const sent = chunkOf('held-released', 3).args;
+    heldIntent(sent, true);
+    await assert.rejects(attempt(sent, 2, 60_000), (err: unknown) => {
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'ReconcileSettling');
+      return true;
+    });
+    assert.equal((await created()) - before, 1, 'nothing created while the released intent settles');
   });
 });
