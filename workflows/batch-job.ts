@@ -187,7 +187,8 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   setHandler(approveUpdate, decideWith('approved'), { validator: mustBeWaiting });
   setHandler(rejectUpdate, decideWith('rejected'), { validator: mustBeWaiting });
 
-  const childId = (c: ChunkState) => `${jobId}/${c.ref.id}`;
+  const childIdOf = (chunkId: string) => `${jobId}/${chunkId}`;
+  const childId = (c: ChunkState) => childIdOf(c.ref.id);
   /** Whether this job keeps its state compact (COMPACT_PATCH); false while replaying a job that started before it. */
   const compacting = () => patched(COMPACT_PATCH);
   const jobDir = () => state.prepared!.jobDir;
@@ -293,7 +294,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     state.early = { id: chunk.id };
     try {
       await startChild(batchChunk, {
-        workflowId: `${jobId}/${chunk.id}`,
+        workflowId: childIdOf(chunk.id),
         args: [{ ...chunkInput(dir, chunk), early: true }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         staticSummary: `${chunk.id} of ${jobId}: uploaded while the input is validated`,
@@ -310,7 +311,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     early.dropped = true;
     // A child already closed refuses, which is fine. A job about to close awaits this: the server drops a cancel
     // request whose sender has closed before it was delivered.
-    return getExternalWorkflowHandle(`${jobId}/${early.id}`)
+    return getExternalWorkflowHandle(childIdOf(early.id))
       .cancel()
       .catch(() => undefined);
   }
