@@ -9,8 +9,8 @@ import type { AtomicWrite, BlobStore } from '../storage/blob-store.js';
 export const chunkFileUri = (store: BlobStore, jobDir: string, round: number, id: string) =>
   store.join(jobDir, 'rounds', String(round), 'chunks', `${id}.jsonl`);
 
-/** Sees the first chunk's lines as they are written (activities/early-chunk.ts), and how that chunk ends. */
-export interface FirstChunkCopy {
+/** Sees one chunk's lines as they are written (activities/early-chunk.ts), and how that chunk ends. */
+export interface ChunkCopy {
   add(line: string): Promise<void>;
   finish(chunk: { requests: number; bytes: number; digest: string }): Promise<void>;
   abort(): Promise<void>;
@@ -20,14 +20,17 @@ export interface FirstChunkCopy {
 export class ChunkWriter {
   private readonly planner: ChunkPlanner;
   private readonly chunks: ChunkRef[] = [];
-  private current: { write: AtomicWrite; ref: ChunkRef; hash: Hash } | null = null;
+  private current: { write: AtomicWrite; ref: ChunkRef; hash: Hash; copy: ChunkCopy | null } | null = null;
+  /** Copies made so far: an abort gives each of them up. */
+  private readonly copies: ChunkCopy[] = [];
 
   constructor(
     private readonly store: BlobStore,
     private readonly jobDir: string,
     private readonly round: number,
     limits: { maxRequests: number; maxBytes: number },
-    private readonly firstCopy: FirstChunkCopy | null = null,
+    /** A copy of the chunk of this index as it is written (the first chunks of an early create), or none. */
+    private readonly copyOf: (index: number, id: string, uri: string) => ChunkCopy | null = () => null,
   ) {
     this.planner = new ChunkPlanner(limits);
   }
@@ -43,10 +46,13 @@ export class ChunkWriter {
       const index = this.chunks.length;
       const id = chunkId(this.round, index);
       const uri = chunkFileUri(this.store, this.jobDir, this.round, id);
+      const copy = this.copyOf(index, id, uri);
+      if (copy) this.copies.push(copy);
       this.current = {
         write: await this.store.write(uri),
         ref: { id, round: this.round, index, uri, requests: 0, bytes: 0 },
         hash: createHash('sha256'),
+        copy,
       };
     }
     this.planner.add(size);
@@ -54,7 +60,7 @@ export class ChunkWriter {
     this.current.ref.bytes += size + 1;
     this.current.hash.update(line).update('\n');
     await writeLine(this.current.write.stream, line);
-    if (this.current.ref.index === 0) await this.firstCopy?.add(line);
+    await this.current.copy?.add(line);
   }
 
   async finish(): Promise<ChunkRef[]> {
@@ -63,7 +69,7 @@ export class ChunkWriter {
   }
 
   async abort(): Promise<void> {
-    await this.firstCopy?.abort();
+    for (const copy of this.copies) await copy.abort();
     await this.current?.write.abort();
     this.current = null;
     for (const c of this.chunks) await this.store.remove(c.uri);
@@ -74,7 +80,7 @@ export class ChunkWriter {
     await this.current.write.commit();
     const closed = { ...this.current.ref, digest: this.current.hash.digest('hex') };
     this.chunks.push(closed);
-    if (closed.index === 0) await this.firstCopy?.finish(closed);
+    await this.current.copy?.finish(closed);
     this.current = null;
     this.planner.reset();
   }

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateStage } from '@temporalio/client';
 import { EARLY_GATE_QUERY, type EarlyGate } from '../shared/early-create.js';
+import { CREATE_SLOT_UPDATE } from '../shared/submission.js';
 
 /** A held create gives up: nothing was created, and the chunk is submitted the usual way once the job starts it. */
 export class CreateWithdrawn extends Error {}
@@ -17,7 +18,7 @@ export async function awaitEarlyGate(
 ): Promise<{ digest: string }> {
   const { client } = Context.current();
   const job = client.workflow.getHandle(jobId);
-  for (let wait = 50; ; wait = Math.min(wait * 2, 500)) {
+  for (let wait = 50; ; wait = Math.min(wait * 2, 200)) {
     let gate: EarlyGate;
     try {
       gate = await job.query<EarlyGate, [string]>(EARLY_GATE_QUERY, chunkId);
@@ -29,6 +30,41 @@ export async function awaitEarlyGate(
     if (gate.gate === 'withdraw') throw new CreateWithdrawn(gate.reason);
     idleWithin(idleSince, holdMs);
     await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+/**
+ * Waits until this held create holds its workspace's create slot (shared/create-slot.ts), asked of the submitter
+ * running it — or gives up, like the gate, once the connection has been idle longer than `holdMs`. The slot is the
+ * create's until its activity settles, retries included.
+ */
+export async function takeCreateSlot(key: string, idleSince: number, holdMs: number): Promise<void> {
+  const { client, info } = Context.current();
+  const submitterId = info.workflowExecution?.workflowId;
+  if (!submitterId) throw new CreateWithdrawn('no submitter runs this create');
+  const submitter = client.workflow.getHandle(submitterId);
+  let granted: Promise<void>;
+  try {
+    const update = await submitter.startUpdate<void, [string]>(CREATE_SLOT_UPDATE, {
+      args: [key],
+      updateId: `${key}/slot`,
+      waitForStage: WorkflowUpdateStage.ACCEPTED,
+    });
+    granted = update.result();
+  } catch (err) {
+    throw new CreateWithdrawn(`the submitter refused the create slot: ${(err as Error).message}`);
+  }
+  let done = false;
+  let refused: unknown = null;
+  granted.then(
+    () => (done = true),
+    (err: unknown) => (refused = err ?? 'refused'),
+  );
+  for (;;) {
+    if (done) return;
+    if (refused) throw new CreateWithdrawn(`the submitter refused the create slot: ${String(refused)}`);
+    idleWithin(idleSince, holdMs);
+    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

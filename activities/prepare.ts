@@ -14,7 +14,7 @@ import { earlyDirOf, EarlySegmentWriter } from './early-chunk.js';
 import { EARLY_CHUNK_SIGNAL, earlyRef } from '../shared/early-create.js';
 import { withCoalescedWrites } from './coalesced-writes.js';
 import { EstimateSampleRecorder } from './estimate-sample.js';
-import { chunkId, jobDirUri, type ActivityDeps } from './deps.js';
+import { jobDirUri, type ActivityDeps } from './deps.js';
 import { LineTooLongError, writeLine } from './jsonl.js';
 import { classifyIoError } from '../shared/io-failures.js';
 import { inputItemBlocks } from './input-items.js';
@@ -37,8 +37,12 @@ export interface PrepareArgs {
   betas?: string[];
   /** Keep a random sample of this many requests out of the batches, for a pilot, when the job has enough. */
   pilot?: { size: number; minRequests: number };
-  /** Copy the first chunk into segments as it is written and tell the job, so its create can start (early create). */
+  /**
+   * Copy the first chunk into segments as it is written and tell the job, so its create can start (early create);
+   * `earlyChunks` (default 1) says how many of the first chunks.
+   */
   early?: boolean;
+  earlyChunks?: number;
 }
 
 /** Where a pilot's requests go: a chunk of round 0 of its own, answered through the Messages API. */
@@ -100,7 +104,7 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
       jobDir,
       0,
       args.chunk,
-      args.early ? earlyCopy(args.jobId, jobDir) : null,
+      args.early ? earlyCopies(args.jobId, jobDir, args.earlyChunks ?? 1) : undefined,
     );
     // What the estimate would read back from the chunks, gathered as they are written (activities/estimate-sample).
     const forEstimate = new EstimateSampleRecorder(args.chunk);
@@ -279,14 +283,19 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
     };
   }
 
-  /** The first chunk's segments; once the first is readable the job hears of it and starts that chunk's create. */
-  function earlyCopy(jobId: string, jobDir: string): EarlySegmentWriter {
-    const id = chunkId(0, 0);
+  /**
+   * The segments of each of the first `count` chunks; once a chunk's first is readable the job hears of it and
+   * starts that chunk's create.
+   */
+  function earlyCopies(jobId: string, jobDir: string, count: number) {
     const { client } = Context.current();
-    return new EarlySegmentWriter(store, earlyDirOf(store, jobDir, id), async () => {
-      const uri = chunkFileUri(store, jobDir, 0, id);
-      await client.workflow.getHandle(jobId).signal(EARLY_CHUNK_SIGNAL, { jobDir, chunk: earlyRef({ id, uri }) });
-    });
+    return (index: number, id: string, uri: string): EarlySegmentWriter | null =>
+      index >= count
+        ? null
+        : new EarlySegmentWriter(store, earlyDirOf(store, jobDir, id), async () => {
+            const chunk = earlyRef({ id, uri, index });
+            await client.workflow.getHandle(jobId).signal(EARLY_CHUNK_SIGNAL, { jobDir, chunk });
+          });
   }
 
   /** The sample without the requests of dropped lines (a sorted NumberSpill file); their models uncounted. */

@@ -5,6 +5,7 @@ import type { SubmittedBatch } from '../shared/job-types.js';
 import {
   SUBMIT_CHUNK_UPDATE,
   SUBMITTER_WORKFLOW_TYPE,
+  submissionKey,
   submitterWorkflowId,
   type SubmitArgs,
 } from '../shared/submission.js';
@@ -37,8 +38,7 @@ export function submitInOrderActivities(deps: ActivityDeps) {
           SUBMIT_CHUNK_UPDATE,
           {
             args: [args],
-            // A held create is a submission of its own: withdrawn, the chunk's usual one follows under its own id.
-            updateId: `${args.jobId}/${args.chunk.id}/${args.held ? 'held' : (args.exclude?.length ?? 0)}`,
+            updateId: submissionKey(args),
             startWorkflowOperation: new WithStartWorkflowOperation<Workflow>(SUBMITTER_WORKFLOW_TYPE, {
               workflowId: submitterWorkflowId(deps.workspaceFingerprint),
               taskQueue: info.taskQueue,

@@ -12,7 +12,8 @@ import { chunkCustomIds } from './chunk-ids.js';
 import { candidateWindow, fitsWindow, type Intent } from '../shared/reconcile-window.js';
 import { batchesAdopted, batchesCreated } from './metrics.js';
 import { earlyDirOf, EarlyChunkAborted, earlySegments, type EarlyEnd } from './early-chunk.js';
-import { awaitEarlyGate, CreateWithdrawn, idleWithin } from './early-gate.js';
+import { awaitEarlyGate, CreateWithdrawn, idleWithin, takeCreateSlot } from './early-gate.js';
+import { submissionKey } from '../shared/submission.js';
 
 export type { SubmitArgs };
 
@@ -256,12 +257,23 @@ export function submitActivities(deps: ActivityDeps) {
       const go = await awaitEarlyGate(args.jobId, chunk.id, idleSince, hold);
       if (!end || end.digest !== digest || go.digest !== digest)
         throw new CreateWithdrawn('the chunk the job started is not the one streamed (prepare rewrote it)');
+      // Beside other held creates, the last bytes wait for the workspace's one create in flight.
+      if (args.slot) await takeCreateSlot(submissionKey(args), idleSince, hold);
       // An attempt the server has given up on (its heartbeats timed out) must not create behind the back of the
       // attempt that replaced it, which found this one's intent, took it for never sent, and went on.
       const current = await store.readJson<Intent>(intentUri).catch(() => null);
       if (Context.current().cancellationSignal.aborted || current?.recordedAt !== intent.recordedAt)
         throw new CreateWithdrawn('another attempt took this chunk over');
-      const released: Intent = { ...intent, requests: end.requests, digest, releasedAt: new Date().toISOString() };
+      // No batch of this create can be older than its last bytes: the window starts at the newest batch seen now,
+      // so the creates made while this one was uploading (other chunks', other tools') are not its candidates.
+      const head = await listHead().catch(() => null);
+      const released: Intent = {
+        ...intent,
+        requests: end.requests,
+        digest,
+        ...(head ? { newestBefore: head.newest } : {}),
+        releasedAt: new Date().toISOString(),
+      };
       await store.writeJson(intentUri, released);
       held.released = released;
     });

@@ -143,8 +143,11 @@ export interface JobState {
   cutoffAt?: number;
   /** The cutoff was acted on: batches under way canceled, those not submitted rerouted. */
   cutoffHandled?: true;
-  /** The first chunk, when its create was started while the input was still validated (shared/early-create.ts). */
-  early?: EarlyChunk;
+  /**
+   * The chunks whose creates were started while the input was still validated (shared/early-create.ts): a list
+   * (one object in jobs of 0.3.0; read it with `earlyChunks`).
+   */
+  early?: EarlyChunk | EarlyChunk[];
 }
 
 export function initialState(startedAt: number): JobState {

@@ -71,7 +71,7 @@ import {
   releaseChunkSignal,
   statusQuery,
 } from './messages.js';
-import { earlyGate } from '../shared/early-create.js';
+import { earlyChunkCount, earlyChunks, earlyGate, type EarlyChunk } from '../shared/early-create.js';
 import { BatchJobEstimatedUsd, BatchJobExpiringSoon, BatchJobStatus } from './search-attributes.js';
 
 /** The patch that added pre-flight checks and "nothing to submit" (see docs/job.md, upgrading). */
@@ -104,6 +104,13 @@ export const COMPACT_PATCH = 'compact-rounds-2026-12';
  * before it prepare, then submit, as they did.
  */
 export const EARLY_PATCH = 'early-create-2026-12';
+
+/**
+ * The patch after which the job streams as many of its first chunks early as its admission would let wait in the
+ * API's queue at once (`earlyChunkCount`), not only the first (docs/job.md, upgrading). Jobs that started before it
+ * stream the first alone.
+ */
+export const EARLY_EACH_PATCH = 'early-create-each-2026-12';
 
 /** Jobs are split into at most this many chunks per round (a child workflow each). */
 export const MAX_CHUNKS_PER_ROUND = 1000;
@@ -167,10 +174,10 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     }),
   );
   setHandler(earlyGateQuery, (chunkId) => earlyGate(state, chunkId));
-  /** The first chunk prepare is writing, once it can be streamed (only ever sent when the job asks for it). */
-  let earlyWritten: { jobDir: string; chunk: ChunkRef } | undefined;
+  /** The first chunks prepare is writing, each once it can be streamed (only ever sent when the job asks for it). */
+  const earlyWritten: { jobDir: string; chunk: ChunkRef }[] = [];
   setHandler(earlyChunkSignal, (written) => {
-    earlyWritten ??= written;
+    if (!earlyWritten.some((w) => w.chunk.id === written.chunk.id)) earlyWritten.push(written);
   });
   setHandler(chunkProgressSignal, (progress) => {
     applyProgress(state, progress, compacting());
@@ -207,8 +214,10 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
         overwrite: input.overwrite,
       });
     const early = input.earlyCreate && patched(EARLY_PATCH);
+    // Jobs that started before it stream their first chunk alone.
+    const earlyCount = early && patched(EARLY_EACH_PATCH) ? earlyChunkCount(input.chunk, input.admission) : 1;
     let preparing = true;
-    const startingEarly = early ? startEarlyChunk(() => !preparing) : null;
+    const startingEarly = early ? startEarlyChunks(earlyCount, () => !preparing) : null;
     let prepared: PreparedJob;
     try {
       prepared = await acts.prepareJob({
@@ -221,6 +230,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
         ...(input.betas ? { betas: input.betas } : {}),
         ...(input.pilot && patched(SYNC_PATCH) ? { pilot: input.pilot } : {}),
         ...(early ? { early: true } : {}),
+        ...(early && earlyCount > 1 ? { earlyChunks: earlyCount } : {}),
       });
     } finally {
       // Settled before anything else: a failed prepare then finds the early chunk in the state, and drops it.
@@ -248,7 +258,8 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     };
     state.chunks = prepared.chunks.map((ref) => ({ ref: kept(ref), status: 'pending' }));
     // Its lines all turned out to be repeats (a chunk prepare wrote, then dropped): nothing will release it.
-    if (state.early && !state.chunks.some((c) => c.ref.id === state.early!.id)) void dropEarly();
+    const unwritten = earlyChunks(state).filter((e) => !state.chunks.some((c) => c.ref.id === e.id));
+    if (unwritten.length > 0) void dropEarly(unwritten.map((e) => e.id));
     if (prepared.pilot) state.chunks.push({ ref: kept(prepared.pilot), status: 'pending', sync: true });
     if (bad.lines > 0)
       state.notes.push(`${bad.lines} invalid input line(s) skipped; every problem is listed in ${bad.reportUri}`);
@@ -284,30 +295,42 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   });
 
   /**
-   * Starts the first chunk's child as soon as prepare says the chunk can be streamed: its create goes ahead as far
-   * as the upload and waits at the end for the job's go (shared/early-create.ts).
+   * Starts the child of each of the first `count` chunks as soon as prepare says it can be streamed: its create goes
+   * ahead as far as the upload and waits at the end for the job's go (shared/early-create.ts).
    */
-  async function startEarlyChunk(prepareEnded: () => boolean): Promise<void> {
-    await condition(() => earlyWritten !== undefined || prepareEnded());
-    if (!earlyWritten || state.early) return;
-    const { jobDir: dir, chunk } = earlyWritten;
-    state.early = { id: chunk.id };
-    try {
-      await startChild(batchChunk, {
-        workflowId: childIdOf(chunk.id),
-        args: [{ ...chunkInput(dir, chunk), early: true }],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        staticSummary: `${chunk.id} of ${jobId}: uploaded while the input is validated`,
-      });
-    } catch (err) {
-      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+  async function startEarlyChunks(count: number, prepareEnded: () => boolean): Promise<void> {
+    for (let n = 0; n < count; n++) {
+      await condition(() => earlyWritten.length > n || prepareEnded());
+      const written = earlyWritten[n];
+      if (!written) return;
+      const { jobDir: dir, chunk } = written;
+      if (earlyChunks(state).some((e) => e.id === chunk.id)) continue;
+      state.early = [...earlyChunks(state), { id: chunk.id }];
+      try {
+        await startChild(batchChunk, {
+          workflowId: childIdOf(chunk.id),
+          args: [{ ...chunkInput(dir, chunk), early: true }],
+          parentClosePolicy: ParentClosePolicy.ABANDON,
+          staticSummary: `${chunk.id} of ${jobId}: uploaded while the input is validated`,
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+      }
     }
   }
 
-  /** The early chunk will not be started as it is: its create withdraws, and its child is canceled. */
-  function dropEarly(): Promise<void> {
-    const early = state.early;
-    if (!early || early.releasedDigest || early.dropped) return Promise.resolve();
+  /**
+   * Early chunks (all, or those of `ids`) that will not be started as they are: their creates withdraw, and their
+   * children are canceled.
+   */
+  function dropEarly(ids?: readonly string[]): Promise<void> {
+    const dropping = earlyChunks(state).filter(
+      (e) => !e.releasedDigest && !e.dropped && (ids === undefined || ids.includes(e.id)),
+    );
+    return Promise.all(dropping.map(cancelEarly)).then(() => undefined);
+  }
+
+  function cancelEarly(early: EarlyChunk): Promise<void> {
     early.dropped = true;
     // A child already closed refuses, which is fine. A job about to close awaits this: the server drops a cancel
     // request whose sender has closed before it was delivered.
@@ -319,9 +342,10 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
   async function startChunk(c: ChunkState): Promise<void> {
     c.status = 'submitting';
     const args = chunkInput(jobDir(), fullRef(jobDir(), c.ref));
-    if (state.early?.id === c.ref.id && !state.early.dropped) {
+    const early = earlyChunks(state).find((e) => e.id === c.ref.id && !e.dropped);
+    if (early) {
       // Its child runs already, its create held at the last bytes: the go names the chunk the create must be.
-      state.early.releasedDigest = args.chunk.digest ?? '';
+      early.releasedDigest = args.chunk.digest ?? '';
       if (compacting()) dropDigest(c);
       try {
         await getExternalWorkflowHandle(childId(c)).signal(releaseChunkSignal, args.chunk);
@@ -348,7 +372,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     state.budgetStopped ??= reason;
     const pending = state.chunks.filter((c) => c.status === 'pending');
     for (const c of pending) c.status = 'held_back';
-    if (pending.some((c) => c.ref.id === state.early?.id)) void dropEarly();
+    void dropEarly(pending.map((c) => c.ref.id));
     state.notes.push(`${reason}; ${pending.reduce((n, c) => n + c.ref.requests, 0)} requests were not submitted`);
     changes++;
     publish();
@@ -492,7 +516,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     state.cutoffHandled = true;
     const pending = state.chunks.filter((c) => c.status === 'pending' && c.ref.round === state.round);
     for (const c of pending) c.status = 'rerouted';
-    if (pending.some((c) => c.ref.id === state.early?.id)) void dropEarly();
+    void dropEarly(pending.map((c) => c.ref.id));
     const running = state.chunks.filter((c) => isActive(c) && !c.sync);
     state.notes.push(
       `the deadline ${new Date(deadlineAt(d.at, state.startedAt)).toISOString()} was near: ${running.length} batch(es) under way were canceled and ${pending.length} not submitted; their unanswered requests were answered synchronously`,
@@ -655,7 +679,7 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     return state.report!;
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
-    await CancellationScope.nonCancellable(dropEarly);
+    await CancellationScope.nonCancellable(() => dropEarly());
     if (!isCancellation(err) || !state.prepared) {
       if (!isCancellation(err) && state.phase !== 'rejected') {
         state.error = err instanceof Error ? err.message : String(err);

@@ -2,7 +2,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { Approval, ChunkProgress, ChunkState, JobState } from '../shared/job-state.js';
 import type { ChunkOutcome, ChunkRef, SubmittedBatch } from '../shared/job-types.js';
 import { EARLY_CHUNK_SIGNAL, EARLY_GATE_QUERY, RELEASE_CHUNK_SIGNAL, type EarlyGate } from '../shared/early-create.js';
-import { SUBMIT_CHUNK_UPDATE, type SubmitArgs } from '../shared/submission.js';
+import { CREATE_SLOT_UPDATE, SUBMIT_CHUNK_UPDATE, type SubmitArgs } from '../shared/submission.js';
 
 import type { ApprovalDecision } from '../shared/approval.js';
 import type { BudgetStatus } from '../shared/budget.js';
@@ -35,7 +35,7 @@ export const rejectUpdate = defineUpdate<Approval, [ApprovalDecision]>('reject')
 /** From a chunk child to its job. */
 export const chunkProgressSignal = defineSignal<[ChunkProgress]>('chunkProgress');
 
-/** From prepare to its job: the first chunk is being written and can be streamed (shared/early-create.ts). */
+/** From prepare to its job: one of the first chunks is being written and can be streamed (shared/early-create.ts). */
 export const earlyChunkSignal = defineSignal<[{ jobDir: string; chunk: ChunkRef }]>(EARLY_CHUNK_SIGNAL);
 /** From a held create to the job: may it finish? */
 export const earlyGateQuery = defineQuery<EarlyGate, [string]>(EARLY_GATE_QUERY);
@@ -52,3 +52,5 @@ export const chunkStatusQuery = defineQuery<ChunkStatusView>('chunkStatus');
 /** A chunk's request to the workspace's submitter: create (or find) its one batch. */
 export type SubmitChunkRequest = SubmitArgs & { heartbeatTimeout: string | number };
 export const submitChunkUpdate = defineUpdate<SubmittedBatch, [SubmitChunkRequest]>(SUBMIT_CHUNK_UPDATE);
+/** From a held create to the submitter running it: answered once the create holds the workspace's create slot. */
+export const createSlotUpdate = defineUpdate<void, [string]>(CREATE_SLOT_UPDATE);

@@ -88,6 +88,51 @@ export async function startTestEmulator(options: Partial<EmulatorOptionsInput> =
   };
 }
 
+/** One create as the emulator saw it: when its request arrived and when its body was whole (parsed to the end). */
+export interface CreateSeen {
+  arrivedAt: number;
+  bodyEndedAt: number;
+  batchId: string | null;
+}
+
+/**
+ * Records every create the in-process emulator takes (made or refused), from the test's side: the emulator's own
+ * store is wrapped, so nothing in the emulator changes. A create is in flight from its body's end to its answer.
+ */
+export function recordCreates(em: EmulatorHarness): { creates: CreateSeen[]; stop(): void } {
+  const store = em.emulator.context.store;
+  const original = store.create.bind(store);
+  const creates: CreateSeen[] = [];
+  store.create = async (...args: Parameters<typeof original>) => {
+    const arrivedAt = Date.now();
+    try {
+      const record = await original(...args);
+      creates.push({ arrivedAt, bodyEndedAt: Date.now(), batchId: record.id });
+      return record;
+    } catch (err) {
+      creates.push({ arrivedAt, bodyEndedAt: Date.now(), batchId: null });
+      throw err;
+    }
+  };
+  return { creates, stop: () => void (store.create = original) };
+}
+
+/**
+ * Asserts that no two creates were in flight at once: each made batch's body ended at least `answerMs` (the
+ * `delayAfterMs` fault on create: the least time from a body's end to its answer) after the one before.
+ */
+export function assertOneCreateInFlight(creates: readonly CreateSeen[], answerMs: number): void {
+  const ends = creates
+    .filter((c) => c.batchId)
+    .map((c) => c.bodyEndedAt)
+    .sort((a, b) => a - b);
+  for (let i = 1; i < ends.length; i++)
+    if (ends[i]! - ends[i - 1]! < answerMs)
+      throw new Error(
+        `two creates in flight at once: bodies ended ${ends[i]! - ends[i - 1]!} ms apart, each answered ${answerMs} ms later`,
+      );
+}
+
 export const HAIKU = 'claude-haiku-4-5';
 
 export function request(customId: string, content = `Hello from ${customId}`, extra: Record<string, unknown> = {}) {

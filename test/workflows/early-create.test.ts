@@ -9,14 +9,24 @@ import { activityInfo } from '@temporalio/activity';
 import type { ActivityInterceptors } from '@temporalio/worker';
 import { batchJob } from '../../workflows/index.js';
 import { approveUpdate, statusQuery } from '../../workflows/messages.js';
-import { EARLY_PATCH } from '../../workflows/batch-job.js';
-import { earlyGate, type EarlyGate } from '../../shared/early-create.js';
+import { EARLY_EACH_PATCH, EARLY_PATCH } from '../../workflows/batch-job.js';
+import { HELD_SIDE_BY_SIDE_PATCH } from '../../workflows/workspace-submitter.js';
+import { earlyChunkCount, earlyGate, MAX_EARLY_CHUNKS, type EarlyGate } from '../../shared/early-create.js';
+import { CreateSlot } from '../../shared/create-slot.js';
+import { submitterWorkflowId } from '../../shared/submission.js';
+import { workspaceFingerprint } from '../../activities/workspace-fingerprint.js';
 import type { JobState } from '../../shared/job-state.js';
 import type { SubmitArgs } from '../../shared/submission.js';
 import type { Intent } from '../../shared/reconcile-window.js';
 import { requestsBody } from '../../activities/submit.js';
 import type { WorkerConfig } from '../../worker/config.js';
-import { startTestEmulator, type EmulatorHarness } from '../helpers/emulator.js';
+import {
+  assertOneCreateInFlight,
+  recordCreates,
+  startTestEmulator,
+  TEST_KEY,
+  type EmulatorHarness,
+} from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, writeJobInput } from '../helpers/jobs.js';
 import { runTestWorker, startDevServer, testWorkerConfig } from '../helpers/temporal.js';
 
@@ -48,6 +58,50 @@ describe('early create: the gate (pure logic)', () => {
     const ref = { id: 'r0-c0001', round: 0, index: 0, uri: 'x', requests: 1, bytes: 1 };
     const heldBack = state({ phase: 'running', chunks: [{ ref, status: 'held_back' }] });
     assert.equal(gate(heldBack), 'withdraw', 'held back by the budget');
+  });
+
+  it('answers each of several early chunks on its own, and reads the one-object state of jobs of 0.3.0', () => {
+    const several = state({ early: [{ id: 'r0-c0001', releasedDigest: 'abc' }, { id: 'r0-c0002' }] });
+    assert.deepEqual(earlyGate(several, 'r0-c0001'), { gate: 'go', digest: 'abc' });
+    assert.equal(gate(several, 'r0-c0002'), 'wait');
+    assert.equal(gate(several, 'r0-c0003'), 'withdraw');
+    const old = state({ early: { id: 'r0-c0001', releasedDigest: 'def' } });
+    assert.deepEqual(earlyGate(old, 'r0-c0001'), { gate: 'go', digest: 'def' });
+  });
+
+  it('streams as many chunks early as the admission lets wait in the queue at once, at least one, at most the cap', () => {
+    const admission = (maxQueuedRequests: number, maxConcurrentBatches = 20) => ({
+      maxQueuedRequests,
+      maxConcurrentBatches,
+    });
+    assert.equal(earlyChunkCount({ maxRequests: 100_000 }, admission(100_000)), 1, 'the default: the first alone');
+    assert.equal(earlyChunkCount({ maxRequests: 100_000 }, admission(300_000)), 3);
+    assert.equal(earlyChunkCount({ maxRequests: 100_000 }, admission(50_000)), 1, 'never none');
+    assert.equal(earlyChunkCount({ maxRequests: 1_000 }, admission(1_000_000)), MAX_EARLY_CHUNKS);
+    assert.equal(earlyChunkCount({ maxRequests: 1_000 }, admission(1_000_000, 2)), 2, 'no more than may run');
+  });
+});
+
+describe('the create slot (pure logic)', () => {
+  it('one holder at a time, in the order asked; leaving hands it on, giving up leaves the line', () => {
+    const slot = new CreateSlot();
+    slot.ask('a');
+    slot.ask('b');
+    slot.ask('c');
+    assert.ok(slot.mayTake('a') && !slot.mayTake('b') && !slot.mayTake('c'));
+    slot.take('a');
+    assert.equal(slot.heldBy, 'a');
+    assert.ok(slot.mayTake('a'), 'the holder keeps it (a retry of its create asks again)');
+    assert.ok(!slot.mayTake('b'), 'nobody else while it is held');
+    assert.throws(() => slot.take('b'), /not first in line/);
+    slot.leave('b'); // b gave up waiting
+    slot.leave('a');
+    assert.equal(slot.heldBy, null);
+    assert.ok(slot.mayTake('c') && !slot.mayTake('b'));
+    slot.take('c');
+    slot.ask('a');
+    slot.leave('c');
+    assert.ok(slot.mayTake('a'));
   });
 });
 
@@ -170,7 +224,23 @@ describe('early create on a dev server, against the emulator', () => {
   const intentOf = (dir: string, jobId: string, chunkId: string) =>
     path.join(dir, 'jobs', jobId, 'rounds', '0', 'submit', `${chunkId}.intent.json`);
 
-  it('streams the first chunk while validating, creates it only once the job is valid and approved: one batch per chunk', async () => {
+  it('streams the first chunks while validating, creates them only once the job is valid and approved, one at a time: one batch per chunk', async () => {
+    // Each create is answered a while after its body ends: two in flight at once would be seen.
+    await em.setFaults({ http: [{ endpoint: 'create', delayAfterMs: 200 }] });
+    const seen = recordCreates(em);
+    try {
+      await streamsTheFirstChunks();
+    } finally {
+      seen.stop();
+      await em.setFaults({});
+    }
+    assertOneCreateInFlight(seen.creates, 200);
+    const [first, second, third] = seen.creates;
+    assert.equal(seen.creates.length, 3, 'three creates, none withdrawn');
+    assert.ok(second!.arrivedAt < first!.bodyEndedAt && third!.arrivedAt < first!.bodyEndedAt, 'uploaded side by side');
+  });
+
+  async function streamsTheFirstChunks(): Promise<void> {
     await withWorker(1500, {}, async (config, { creates, probed }) => {
       const dir = jobDir();
       const jobId = 'early-overlap';
@@ -186,26 +256,43 @@ describe('early create on a dev server, against the emulator', () => {
       assert.equal(probed.createdWhilePreparing, 0, 'nothing was created while the job was still validating');
       assertExactOutput(readOutput(path.join(dir, 'out.jsonl')), idsOf(12_000, 'ov'));
       assert.equal((await em.stats()).batches.created - before, 3, 'one batch per chunk');
+      // The default admission lets all three wait in the queue at once: all three stream while validating.
       assert.deepEqual(
         creates.map((c) => `${c.chunkId}${c.held ? ' held' : ''}: ${c.outcome}`),
-        ['r0-c0001 held: created', 'r0-c0002: created', 'r0-c0003: created'],
+        ['r0-c0001 held: created', 'r0-c0002 held: created', 'r0-c0003 held: created'],
       );
-      const intent = JSON.parse(readFileSync(intentOf(config.dataDir, jobId, 'r0-c0001'), 'utf8')) as Intent;
-      assert.equal(intent.held, true);
-      assert.ok(intent.releasedAt && intent.requests === 5_000 && intent.digest, 'released with the chunk it is');
-      const segments = path.join(config.dataDir, 'jobs', jobId, 'rounds', '0', 'early', 'r0-c0001');
-      assert.ok(!existsSync(segments), 'the segments are removed once the batch is created');
-      const markers = (await handle.fetchHistory()).events!.flatMap((e) =>
-        Object.values(e.markerRecordedEventAttributes?.details ?? {}).map((p) =>
-          Buffer.from(p.payloads?.[0]?.data ?? []).toString('utf8'),
-        ),
+      for (const [chunkId, requests] of [
+        ['r0-c0001', 5_000],
+        ['r0-c0002', 5_000],
+        ['r0-c0003', 2_000],
+      ] as const) {
+        const intent = JSON.parse(readFileSync(intentOf(config.dataDir, jobId, chunkId), 'utf8')) as Intent;
+        assert.equal(intent.held, true);
+        assert.ok(intent.releasedAt && intent.requests === requests && intent.digest, `${chunkId} released as it is`);
+        const segments = path.join(config.dataDir, 'jobs', jobId, 'rounds', '0', 'early', chunkId);
+        assert.ok(!existsSync(segments), 'the segments are removed once the batch is created');
+      }
+      const markersOf = async (h: { fetchHistory(): Promise<{ events?: unknown[] | null }> }) =>
+        ((await h.fetchHistory()).events as { markerRecordedEventAttributes?: { details?: object } }[]).flatMap((e) =>
+          Object.values(e.markerRecordedEventAttributes?.details ?? {}).map(
+            (p: { payloads?: { data?: Uint8Array }[] }) => Buffer.from(p.payloads?.[0]?.data ?? []).toString('utf8'),
+          ),
+        );
+      const markers = await markersOf(handle);
+      for (const patch of [EARLY_PATCH, EARLY_EACH_PATCH])
+        assert.ok(
+          markers.some((m) => m.includes(patch)),
+          `the job ran with ${patch}`,
+        );
+      const submitter = env.client.workflow.getHandle(
+        submitterWorkflowId(workspaceFingerprint(em.url, TEST_KEY, config.workspace)),
       );
       assert.ok(
-        markers.some((m) => m.includes(EARLY_PATCH)),
-        `the job ran with ${EARLY_PATCH}`,
+        (await markersOf(submitter)).some((m) => m.includes(HELD_SIDE_BY_SIDE_PATCH)),
+        `the submitter ran with ${HELD_SIDE_BY_SIDE_PATCH}`,
       );
     });
-  });
+  }
 
   it('an invalid line after the first chunk: the held create is withdrawn and nothing is ever created', async () => {
     await withWorker(1000, {}, async (config, { creates, probed }) => {
@@ -226,18 +313,27 @@ describe('early create on a dev server, against the emulator', () => {
         return true;
       });
       assert.ok(probed.heldSeen, 'a held create was under way when the invalid line was found');
-      // The early chunk's child ends once its create is withdrawn (the job canceled it).
-      const child = env.client.workflow.getHandle(`${jobId}/r0-c0001`);
-      for (let i = 0; i < 100 && (await child.describe()).status.name === 'RUNNING'; i++)
-        await new Promise((r) => setTimeout(r, 200));
-      assert.equal((await child.describe()).status.name, 'CANCELLED');
+      // Both chunks were streaming; each early chunk's child ends once its create is withdrawn (the job canceled it).
+      for (const chunkId of ['r0-c0001', 'r0-c0002']) {
+        const child = env.client.workflow.getHandle(`${jobId}/${chunkId}`);
+        for (let i = 0; i < 100 && (await child.describe()).status.name === 'RUNNING'; i++)
+          await new Promise((r) => setTimeout(r, 200));
+        assert.equal((await child.describe()).status.name, 'CANCELLED', chunkId);
+        assert.ok(!existsSync(intentOf(config.dataDir, jobId, chunkId)), 'nothing on record: nothing was created');
+      }
       assert.equal((await em.stats()).batches.created - before, 0, 'no batch was created');
-      assert.deepEqual(creates, [{ chunkId: 'r0-c0001', held: true, outcome: 'CreateWithdrawn' }]);
-      assert.ok(!existsSync(intentOf(config.dataDir, jobId, 'r0-c0001')), 'nothing on record: nothing was created');
+      assert.deepEqual(
+        [...creates].sort((a, b) => a.chunkId.localeCompare(b.chunkId)),
+        [
+          { chunkId: 'r0-c0001', held: true, outcome: 'CreateWithdrawn' },
+          { chunkId: 'r0-c0002', held: true, outcome: 'CreateWithdrawn' },
+        ],
+      );
     });
   });
 
   it('a job waiting for a person withdraws its held create; approved, it submits each chunk once', async () => {
+    // Its admission lets one chunk of 5,000 wait in the queue at a time: only the first is streamed early.
     await withWorker(200, {}, async (config, { creates }) => {
       const dir = jobDir();
       const jobId = 'early-approval';
@@ -246,6 +342,7 @@ describe('early create on a dev server, against the emulator', () => {
         input: writeJobInput(dir, 8_000, 'ap'),
         output: path.join(dir, 'out.jsonl'),
         chunk: { maxRequests: 5_000 },
+        admission: { maxQueuedRequests: 5_000 },
         approval: { thresholdUsd: 0.000001 },
       });
       for (let i = 0; i < 150 && (await handle.query(statusQuery)).phase !== 'awaiting_approval'; i++)

@@ -7,7 +7,13 @@ import type { ActivityInterceptors } from '@temporalio/worker';
 import { batchJob } from '../../workflows/index.js';
 import { workspaceFingerprint } from '../../activities/workspace-fingerprint.js';
 import { submitterWorkflowId } from '../../shared/submission.js';
-import { startTestEmulator, TEST_KEY, type EmulatorHarness } from '../helpers/emulator.js';
+import {
+  assertOneCreateInFlight,
+  recordCreates,
+  startTestEmulator,
+  TEST_KEY,
+  type EmulatorHarness,
+} from '../helpers/emulator.js';
 import { assertExactOutput, idsOf, jobDir, readOutput, writeJobInput } from '../helpers/jobs.js';
 import { runTestWorker, startDevServer, testWorkerConfig } from '../helpers/temporal.js';
 
@@ -35,9 +41,10 @@ describe('the workspace submitter: one create at a time per workspace, across jo
   });
 
   it('two jobs of three chunks each: six creates, never two at once, each job exact', async () => {
-    // Each create takes a while on the API's side, so overlapping creates would surely be seen overlapping.
-    await em.setFaults({ http: [{ endpoint: 'create', delayMs: 300 }] });
-    const creates: { start: number; end: number; chunk: string }[] = [];
+    // Each create is answered a while after its body ends, so creates in flight together would surely be seen so.
+    await em.setFaults({ http: [{ endpoint: 'create', delayAfterMs: 300 }] });
+    const seen = recordCreates(em);
+    const creates: { start: number; end: number; chunk: string; held: boolean }[] = [];
     const timing = (): ActivityInterceptors => ({
       inbound: {
         async execute(input, next) {
@@ -46,8 +53,8 @@ describe('the workspace submitter: one create at a time per workspace, across jo
           try {
             return await next(input);
           } finally {
-            const { chunk, jobId } = input.args[0] as { jobId: string; chunk: { id: string } };
-            creates.push({ start, end: Date.now(), chunk: `${jobId}/${chunk.id}` });
+            const { chunk, jobId, held } = input.args[0] as { jobId: string; chunk: { id: string }; held?: true };
+            creates.push({ start, end: Date.now(), chunk: `${jobId}/${chunk.id}`, held: !!held });
           }
         },
       },
@@ -55,9 +62,14 @@ describe('the workspace submitter: one create at a time per workspace, across jo
     const config = testWorkerConfig(em.url, { taskQueue: 'submitter-serial' });
     const worker = await runTestWorker(env, config, { activity: [timing] });
     try {
-      const jobs = ['serial-a', 'serial-b'].map((name) => {
+      // serial-a lets one chunk wait in the API's queue at a time, so it streams only its first early and submits
+      // the others the usual way; serial-b lets all three wait, so all three are held creates.
+      const jobs = [
+        { name: 'serial-a', admission: { maxQueuedRequests: 10 } },
+        { name: 'serial-b', admission: {} },
+      ].map(({ name, admission }) => {
         const dir = jobDir();
-        return { name, output: path.join(dir, 'out.jsonl'), input: writeJobInput(dir, 30, name) };
+        return { name, admission, output: path.join(dir, 'out.jsonl'), input: writeJobInput(dir, 30, name) };
       });
       await Promise.all(
         jobs.map((j) =>
@@ -65,20 +77,36 @@ describe('the workspace submitter: one create at a time per workspace, across jo
             taskQueue: config.taskQueue,
             workflowId: j.name,
             args: [
-              { input: j.input, output: j.output, chunk: { maxRequests: 10 }, poll: { initial: '1s', max: '1s' } },
+              {
+                input: j.input,
+                output: j.output,
+                chunk: { maxRequests: 10 },
+                admission: j.admission,
+                poll: { initial: '1s', max: '1s' },
+              },
             ],
           }),
         ),
       );
       for (const j of jobs) assertExactOutput(readOutput(j.output), idsOf(30, j.name));
 
-      assert.equal(creates.length, 6, creates.map((c) => c.chunk).join(', '));
-      const ordered = [...creates].sort((x, y) => x.start - y.start);
-      for (let i = 1; i < ordered.length; i++)
-        assert.ok(
-          ordered[i]!.start >= ordered[i - 1]!.end,
-          `${ordered[i]!.chunk} began before ${ordered[i - 1]!.chunk} had ended`,
-        );
+      // Held creates upload side by side, usual ones one at a time; each is created, and never two are in flight
+      // at once, within a job or across the two.
+      assert.deepEqual(creates.map((c) => `${c.chunk}${c.held ? ' held' : ''}`).sort(), [
+        'serial-a/r0-c0001 held',
+        'serial-a/r0-c0002',
+        'serial-a/r0-c0003',
+        'serial-b/r0-c0001 held',
+        'serial-b/r0-c0002 held',
+        'serial-b/r0-c0003 held',
+      ]);
+      assert.equal(seen.creates.filter((c) => c.batchId).length, 6);
+      assertOneCreateInFlight(seen.creates, 300);
+      const uploads = [...seen.creates].sort((x, y) => x.arrivedAt - y.arrivedAt);
+      assert.ok(
+        uploads.some((c, i) => i > 0 && c.arrivedAt < uploads[i - 1]!.bodyEndedAt),
+        'held uploads ran side by side',
+      );
       assert.ok(new Set(creates.map((c) => c.chunk.split('/')[0])).size === 2, 'both jobs went through it');
 
       const id = submitterWorkflowId(workspaceFingerprint(em.url, TEST_KEY));
@@ -88,6 +116,7 @@ describe('the workspace submitter: one create at a time per workspace, across jo
       assert.ok(history.includes('submitChunk'), 'chunks reached it by update');
       assert.ok(!history.includes(TEST_KEY) && !id.includes(TEST_KEY), 'the key is in neither its id nor its history');
     } finally {
+      seen.stop();
       await em.setFaults({});
       await worker.stop();
     }
