@@ -7,6 +7,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AtomicWrite, BlobStore, EntryInfo } from './blob-store.js';
 
+/** How much a file read takes from the disk at once. */
+const READ_BLOCK_BYTES = 256 * 1024;
+
 /** Paths and `file://` URIs on the worker's file systems, within its allowed roots. */
 export class FileStore implements BlobStore {
   private readonly roots: string[];
@@ -25,7 +28,10 @@ export class FileStore implements BlobStore {
   }
 
   read(uri: string, options: { start?: number } = {}): Readable {
-    return createReadStream(this.pathOf(uri), options);
+    // Readers here stream files of up to hundreds of MB: Node's 64 KB reads cost twice the CPU of 256 KB ones (300 MB:
+    // ~450 ms against ~220 ms). Not larger: 1 MB blocks, outside the heap, made the heap guard collect ten times as
+    // often during a prepare (worker/heap-guard.ts).
+    return createReadStream(this.pathOf(uri), { highWaterMark: READ_BLOCK_BYTES, ...options });
   }
 
   async write(uri: string): Promise<AtomicWrite> {
