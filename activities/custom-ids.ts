@@ -61,16 +61,17 @@ export class CustomIdIndex {
    * Notes the id of a line (lines in increasing order). True when it surely is on an earlier line (only while the
    * index is exact); after the switch always false: repeats are then found by `repeats()`, after the pass.
    */
-  async repeated(id: string, line: number): Promise<boolean> {
+  repeated(id: string, line: number): boolean | Promise<boolean> {
+    // A promise only when a file has to be waited for: most ids are answered at once.
     if (this.exact) {
       if (this.exact.has(id)) return true;
       this.exact.add(id);
-      if (this.exact.size > this.limits.memoryIds) await this.spill();
+      if (this.exact.size > this.limits.memoryIds) return this.spill().then(() => false);
       return false;
     }
-    if (this.filter!.add(id)) await this.candidates!.add(id);
-    await this.ids!.add(`${line}\t${id}`);
-    return false;
+    const candidate = this.filter!.add(id) ? this.candidates!.add(id) : undefined;
+    const recorded = this.ids!.add(`${line}\t${id}`);
+    return candidate || recorded ? Promise.all([candidate, recorded]).then(() => false) : false;
   }
 
   private async spill(): Promise<void> {

@@ -18,8 +18,6 @@ export interface EarlyEnd {
 
 type EndRecord = EarlyEnd | { aborted: true; segments: number };
 
-const NEWLINE = 10;
-
 /** Big enough that a 100 MB chunk is ~25 files, small enough that the create starts a fraction of a second in. */
 const SEGMENT_BYTES = 4 * 1024 * 1024;
 
@@ -28,10 +26,9 @@ export const earlyDirOf = (store: BlobStore, jobDir: string, chunkId: string) =>
 
 const segmentName = (n: number) => `${String(n).padStart(6, '0')}.part`;
 
-/** Copies one chunk's lines into segments; `onFirst` runs once the first segment is readable. */
+/** Copies one chunk's bytes into segments; `onFirst` runs once the first segment is readable. */
 export class EarlySegmentWriter {
-  // One buffer, filled and written again for each segment: a line leaves no garbage behind (a 100 MB chunk of small
-  // lines would otherwise be a million buffers for the collector).
+  // One buffer, filled and written again for each segment: the copy leaves no garbage behind.
   private readonly buffer = Buffer.allocUnsafe(SEGMENT_BYTES);
   private size = 0;
   private segments = 0;
@@ -42,12 +39,15 @@ export class EarlySegmentWriter {
     private readonly onFirst: () => Promise<void>,
   ) {}
 
-  async add(line: string): Promise<void> {
-    const length = Buffer.byteLength(line) + 1;
-    if (this.size + length > SEGMENT_BYTES) await this.flush();
-    if (length > SEGMENT_BYTES) return this.commit(Buffer.from(line + '\n'));
-    this.size += this.buffer.write(line, this.size);
-    this.buffer[this.size++] = NEWLINE;
+  /** The chunk file's next bytes (copied: the caller keeps its buffer). Segments split them anywhere. */
+  async add(bytes: Uint8Array): Promise<void> {
+    for (let at = 0; at < bytes.length;) {
+      if (this.size === SEGMENT_BYTES) await this.flush();
+      const n = Math.min(bytes.length - at, SEGMENT_BYTES - this.size);
+      this.buffer.set(bytes.subarray(at, at + n), this.size);
+      this.size += n;
+      at += n;
+    }
   }
 
   /** The chunk is complete: what is buffered goes out, then the end record with the chunk's own figures. */

@@ -79,9 +79,8 @@ export class EstimateSampleRecorder {
   }
 
   /** A request as it is written to the chunks (`line`), with its model and max_tokens as the estimate reads them. */
-  add(line: string, model: string, maxTokens: number): void {
+  add(line: string, model: string, maxTokens: number, size = Buffer.byteLength(line)): void {
     if (this.spoiled) return;
-    const size = Buffer.byteLength(line);
     if (this.perChunk.length === 0 || this.planner.startsNewChunk(size)) {
       this.planner.reset();
       this.perChunk.push(0);

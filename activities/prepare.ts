@@ -12,7 +12,6 @@ import { checkRequestLine, type LineProblem } from '../shared/request-rules.js';
 import { chunkFileUri, ChunkWriter } from './chunk-writer.js';
 import { earlyDirOf, EarlySegmentWriter } from './early-chunk.js';
 import { EARLY_CHUNK_SIGNAL, earlyRef } from '../shared/early-create.js';
-import { withCoalescedWrites } from './coalesced-writes.js';
 import { EstimateSampleRecorder } from './estimate-sample.js';
 import { jobDirUri, type ActivityDeps } from './deps.js';
 import { LineTooLongError, writeLine } from './jsonl.js';
@@ -98,9 +97,9 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
       for (const derived of ['chunks', 'outcomes', 'retry', 'early'])
         await store.remove(store.join(jobDir, 'rounds', round, derived));
 
-    // Lines reach the chunk files in blocks: one file write per line was a fifth of the pass.
+    // Lines reach the chunk files in blocks (ChunkWriter): one file write per line was a fifth of the pass.
     const chunks = new ChunkWriter(
-      withCoalescedWrites(store),
+      store,
       jobDir,
       0,
       args.chunk,
@@ -116,15 +115,18 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
     // Once the ids spill, the input line of every request written from then on (to find repeats in the chunks).
     let written = 0;
     let positions: { log: NumberSpill; base: number } | null = null;
-    const toChunks = async (request: Request) => {
-      if (positions) await positions.log.add(request.lineNo);
+    // A request's way to its chunk returns a promise only when something had to be waited for (a block written,
+    // a chunk closed): a promise or two per line cost more than the line's checks.
+    const toChunks = (request: Request): Promise<void> | undefined => {
+      const logged = positions?.log.add(request.lineNo);
       written++;
-      forEstimate.add(request.line, request.model, request.maxTokens);
-      await chunks.add(request.line);
+      forEstimate.add(request.line, request.model, request.maxTokens, request.size);
+      if (!logged) return chunks.add(request.line, request.size);
+      return logged.then(() => chunks.add(request.line, request.size));
     };
-    const add = async (request: Request) => {
+    const add = (request: Request): Promise<void> | undefined => {
       const passed = sampler ? sampler.offer(request) : request;
-      if (passed !== undefined) await toChunks(passed);
+      return passed === undefined ? undefined : toChunks(passed);
     };
     // Requests kept per model: a model only on lines found to be repeats after the pass is not the job's.
     const models = new Map<string, number>();
@@ -185,7 +187,9 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
             const item = value as { custom_id?: unknown; params?: { model?: unknown; max_tokens?: unknown } };
             const customId = typeof item.custom_id === 'string' ? item.custom_id : null;
             if (customId !== null && found.every((p) => p.field !== 'custom_id')) {
-              if (await ids.repeated(customId, lineNo)) found.push({ field: 'custom_id', rule: repeatRule(customId) });
+              let repeated = ids.repeated(customId, lineNo);
+              if (typeof repeated !== 'boolean') repeated = await repeated;
+              if (repeated) found.push({ field: 'custom_id', rule: repeatRule(customId) });
               if (ids.scratch && !positions)
                 positions = { log: await NumberSpill.create(path.join(ids.scratch, 'positions')), base: written };
             }
@@ -203,7 +207,8 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
               await reject(lineNo, customId, [{ field: '(line)', rule: 'JSON nested too deeply to process' }]);
               continue;
             }
-            if (found.length === 0 && !chunks.fits(line))
+            const size = Buffer.byteLength(line);
+            if (found.length === 0 && !chunks.fits(line, size))
               found.push({
                 field: '(line)',
                 rule: `request is ${Buffer.byteLength(line)} bytes; a batch holds at most ${args.chunk.maxBytes}`,
@@ -212,7 +217,8 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
             else if (args.onInvalid === 'skip' || badLines === 0) {
               const model = String(item.params?.model);
               models.set(model, (models.get(model) ?? 0) + 1);
-              await add({ line, lineNo, model, maxTokens: maxTokensOf(item.params) });
+              const adding = add({ line, size, lineNo, model, maxTokens: maxTokensOf(item.params) });
+              if (adding) await adding;
             }
           }
         await report.commit();
@@ -330,6 +336,8 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
 /** A valid request as written to a chunk, the input line it came from, and what the estimate sums of it. */
 interface Request {
   line: string;
+  /** The line's UTF-8 length. */
+  size: number;
   lineNo: number;
   model: string;
   maxTokens: number;

@@ -37,11 +37,12 @@ export class TextSpill {
     return new TextSpill(file, await open(file, 'w'));
   }
 
-  async add(line: string): Promise<void> {
+  /** Returns a promise only when the block had to be written (await it before the next add). */
+  add(line: string): Promise<void> | undefined {
     this.parts.push(line);
     this.pending += line.length + 1;
     this.count++;
-    if (this.pending >= BLOCK) await this.flush();
+    return this.pending >= BLOCK ? this.flush() : undefined;
   }
 
   /** Flushes and closes (again: nothing). */
