@@ -4,6 +4,7 @@ import { ChunkPlanner } from '../shared/chunking.js';
 import type { ChunkRef } from '../shared/job-types.js';
 import { chunkId } from './deps.js';
 import type { AtomicWrite, BlobStore } from '../storage/blob-store.js';
+import { READ_BLOCK_BYTES } from '../storage/file-store.js';
 
 /** Where a chunk's file is: `<job dir>/rounds/<round>/chunks/<id>.jsonl`. */
 export const chunkFileUri = (store: BlobStore, jobDir: string, round: number, id: string) =>
@@ -20,9 +21,9 @@ export interface ChunkCopy {
 /**
  * Lines are encoded once, into blocks of this size, which are then hashed, copied and written whole: per line, a
  * string concatenation, two hash updates, a write and a promise or two cost a prepare of 300,000 requests more
- * CPU than its JSON parsing. Not larger: blocks live outside the heap until written (see worker/heap-guard.ts).
+ * CPU than its JSON parsing. The size of a file read (storage/file-store.ts says why not larger).
  */
-const BLOCK_BYTES = 256 * 1024;
+const BLOCK_BYTES = READ_BLOCK_BYTES;
 const NEWLINE = 10;
 
 /** Writes request lines into chunk files of one round, starting a new file whenever a limit would be passed. */

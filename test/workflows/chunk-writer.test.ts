@@ -26,7 +26,7 @@ describe('chunk writer', () => {
   }
 
   it('every line in order, split by the limits, each file with its digest and figures, the copies byte for byte', async () => {
-    // Multi-byte characters, and lines longer than a block (256 KB) among short ones.
+    // Multi-byte characters, and lines longer than a block (120 KB) among short ones.
     const lines = Array.from({ length: 6_000 }, (_, i) =>
       i % 1_500 === 7 ? `{"i":${i},"big":"${'x'.repeat(400_000)}"}` : `{"i":${i},"text":"${'é€😀'.repeat(i % 50)}"}`,
     );
