@@ -7,6 +7,8 @@
  *   git worktree add /tmp/release <tag> && cd /tmp/release && npm ci && npm run build
  *   cp <this file> test/replay/ && npx tsc -p tsconfig.json && node dist/test/replay/record-histories.js <label> <out dir>
  *
+ * RECORD_FROM_0_2=1, RECORD_FROM_0_3=1 and RECORD_FROM_0_4=1 add the runs that only those releases and later can make.
+ *
  * It only uses what every release has (the test helpers, the workflow type names, the `approve` update), so it
  * compiles against older builds too.
  */
@@ -58,6 +60,10 @@ try {
   await completed.result();
   await save('batchJob-completed', completed);
   await save('batchChunk-completed-r0-c0001', env.client.workflow.getHandle('completed/r0-c0001'));
+  // From 0.4 on both chunks are early ones (the admission lets both wait at once): the second's held create is
+  // released once the first's batch exists.
+  if (process.env.RECORD_FROM_0_4 === '1')
+    await save('batchChunk-completed-r0-c0002', env.client.workflow.getHandle('completed/r0-c0002'));
 
   // Waits for approval, is approved by an update, then runs.
   const approved = await start('approved', 'batchJob', {
