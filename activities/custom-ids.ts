@@ -23,12 +23,14 @@ export interface CustomIdLimits {
 }
 
 /**
- * 100,000 ids in a Set are ~7 MB of heap; past that a 12 MB filter (10 million ids at 1% false positives; beyond
- * that it only gets less selective, never wrong) and a scratch file of ids take over.
+ * 100,000 ids in a Set are ~7 MB of heap; past that a 4.8 MB filter and a scratch file of ids take over. The filter
+ * is sized for 4 million ids at 1% false positives: a million-request job then confirms ~0.01% of its ids, a
+ * 10-million one ~30% (more partitions of the confirming pass after it, each a read of the ids file, instead of
+ * 7 MB more held through the whole pass). Beyond that it only gets less selective, never wrong.
  */
 export const DEFAULT_ID_LIMITS: CustomIdLimits = {
   memoryIds: 100_000,
-  filter: bloomSize(10_000_000, 0.01),
+  filter: bloomSize(4_000_000, 0.01),
   confirmIds: 200_000,
 };
 

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { once } from 'node:events';
 import { usdOfNano, type PriceTable } from '../shared/pricing.js';
 import { jobPrices } from './job-prices.js';
-import { beater, chunkCustomIds } from './chunk-ids.js';
+import { AnsweredIds, beater, chunkCustomIds } from './chunk-ids.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import type { ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
@@ -70,8 +70,8 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function* keptLines(
     args: FetchArgs,
-    expected: Set<string>,
-    have: Set<string>,
+    expected: Map<string, number>,
+    have: AnsweredIds,
     onSkip: () => void = () => {},
   ): AsyncGenerator<string[]> {
     for await (const batch of partLineBatches(store, partsDir(args), onSkip)) {
@@ -95,8 +95,8 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function readParts(
     args: FetchArgs,
-    expected: Set<string>,
-    have: Set<string>,
+    expected: Map<string, number>,
+    have: AnsweredIds,
     tally: ResultTally,
   ): Promise<boolean> {
     const beat = beater();
@@ -115,7 +115,7 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function assemble(
     args: FetchArgs,
-    expected: Set<string>,
+    expected: Map<string, number>,
     resultsUri: string,
     clean: boolean,
     tally: ResultTally,
@@ -136,7 +136,7 @@ export function fetchActivities(deps: ActivityDeps) {
           }
       } else {
         tally = new ResultTally(tally.prices);
-        const have = new Set<string>();
+        const have = new AnsweredIds(expected);
         for await (const batch of keptLines(args, expected, have)) {
           for (const line of batch) tally.add(JSON.parse(line) as ResultLine);
           await write(batch.join('\n') + '\n');
@@ -158,10 +158,10 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function download(
     args: FetchArgs,
-    expected: Set<string>,
+    expected: Map<string, number>,
     resultsUri: string,
     prices: PriceTable,
-  ): Promise<{ tally: ResultTally; kept: number; have: Set<string> }> {
+  ): Promise<{ tally: ResultTally; kept: number; have: AnsweredIds }> {
     const { attempt } = activityInfo();
     /** A complete download that came back wrong: tried again, with a growing pause, up to the bound. */
     const downloadAgain = (type: 'ResultsMismatch' | 'ResultsIncomplete', what: string, details?: unknown[]) =>
@@ -172,7 +172,7 @@ export function fetchActivities(deps: ActivityDeps) {
         nextRetryDelay: `${SHORT_DOWNLOAD_DELAY_S * attempt}s`,
         ...(details ? { details } : {}),
       });
-    const have = new Set<string>();
+    const have = new AnsweredIds(expected);
     const tally = new ResultTally(prices);
     let clean = true;
     // A first attempt starts afresh: parts left by an earlier run of the same job id are not this batch's.
@@ -242,7 +242,7 @@ export function fetchActivities(deps: ActivityDeps) {
 
     const missing = expected.size - have.size;
     if (missing > 0) {
-      const which = preview([...expected].filter((id) => !have.has(id)));
+      const which = preview([...expected.keys()].filter((id) => !have.has(id)));
       if (attempt < RESULTS_FULL_ATTEMPTS)
         throw downloadAgain(
           'ResultsIncomplete',
@@ -279,9 +279,9 @@ export function fetchActivities(deps: ActivityDeps) {
   /** The chunk's outcome from the tally of its results file; requests without a result line are sent again. */
   async function conclude(
     args: FetchArgs,
-    expected: Set<string>,
+    expected: Map<string, number>,
     resultsUri: string,
-    stored: { tally: ResultTally; kept: number; have: Set<string> },
+    stored: { tally: ResultTally; kept: number; have: AnsweredIds },
     prices: PriceTable,
   ): Promise<ChunkOutcome> {
     const { chunk } = args;
@@ -289,7 +289,7 @@ export function fetchActivities(deps: ActivityDeps) {
     const retryIds = tally.retryIds;
     // Requests the API never answered (after every download allowed) are sent again: the retry round gives each
     // its one output line. They get no outcome key: they have no result yet.
-    if (have.size < expected.size) for (const id of expected) if (!have.has(id)) retryIds.push(id);
+    if (have.size < expected.size) for (const id of expected.keys()) if (!have.has(id)) retryIds.push(id);
     const retryUri = store.join(roundDir(args), 'retry', `${chunk.id}.ids`);
     if (retryIds.length > 0) await writeLines(store, retryUri, retryIds);
     else await store.remove(retryUri); // an earlier attempt's, which this outcome does not point at
