@@ -60,9 +60,12 @@ export async function takeCreateSlot(key: string, idleSince: number, holdMs: num
     () => (done = true),
     (err: unknown) => (refused = err ?? 'refused'),
   );
+  const { cancellationSignal } = Context.current();
   for (;;) {
     if (done) return;
     if (refused) throw new CreateWithdrawn(`the submitter refused the create slot: ${String(refused)}`);
+    // Canceled while in line (its job dropped it): out of the line at once, not once the slot comes.
+    if (cancellationSignal.aborted) throw new CreateWithdrawn('canceled while waiting for the create slot');
     idleWithin(idleSince, holdMs);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
