@@ -164,6 +164,11 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
     publish();
   };
 
+  /** Whether this job keeps its state compact (COMPACT_PATCH); false while replaying a job that started before it. */
+  // Declared before the handlers: a signal that came with the run's start (a chunk's progress sent as the job
+  // continued as new) reaches its handler inside `setHandler`, before anything declared after it exists.
+  const compacting = () => patched(COMPACT_PATCH);
+
   setHandler(statusQuery, () =>
     jobStatusView(state, {
       jobId,
@@ -196,8 +201,6 @@ export async function batchJob(raw: BatchJobInput): Promise<JobReportSummary> {
 
   const childIdOf = (chunkId: string) => `${jobId}/${chunkId}`;
   const childId = (c: ChunkState) => childIdOf(c.ref.id);
-  /** Whether this job keeps its state compact (COMPACT_PATCH); false while replaying a job that started before it. */
-  const compacting = () => patched(COMPACT_PATCH);
   const jobDir = () => state.prepared!.jobDir;
   /** A chunk reference as the job keeps it. */
   const kept = (ref: ChunkRef) => (compacting() ? keepRef(jobDir(), ref) : ref);
