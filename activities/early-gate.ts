@@ -43,31 +43,28 @@ export async function takeCreateSlot(key: string, idleSince: number, holdMs: num
   const submitterId = info.workflowExecution?.workflowId;
   if (!submitterId) throw new CreateWithdrawn('no submitter runs this create');
   const submitter = client.workflow.getHandle(submitterId);
-  let granted: Promise<void>;
+  let granted: Promise<boolean>;
   try {
     const update = await submitter.startUpdate<void, [string]>(CREATE_SLOT_UPDATE, {
       args: [key],
       updateId: `${key}/slot`,
       waitForStage: WorkflowUpdateStage.ACCEPTED,
     });
-    granted = update.result();
+    granted = update.result().then(
+      () => true,
+      (err: unknown) => {
+        throw new CreateWithdrawn(`the submitter refused the create slot: ${String(err)}`);
+      },
+    );
   } catch (err) {
     throw new CreateWithdrawn(`the submitter refused the create slot: ${(err as Error).message}`);
   }
-  let done = false;
-  let refused: unknown = null;
-  granted.then(
-    () => (done = true),
-    (err: unknown) => (refused = err ?? 'refused'),
-  );
   const { cancellationSignal } = Context.current();
-  for (;;) {
-    if (done) return;
-    if (refused) throw new CreateWithdrawn(`the submitter refused the create slot: ${String(refused)}`);
+  const tick = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 20));
+  while (!(await Promise.race([granted, tick()]))) {
     // Canceled while in line (its job dropped it): out of the line at once, not once the slot comes.
     if (cancellationSignal.aborted) throw new CreateWithdrawn('canceled while waiting for the create slot');
     idleWithin(idleSince, holdMs);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -211,7 +211,7 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
             if (found.length === 0 && !chunks.fits(line, size))
               found.push({
                 field: '(line)',
-                rule: `request is ${Buffer.byteLength(line)} bytes; a batch holds at most ${args.chunk.maxBytes}`,
+                rule: `request is ${size} bytes; a batch holds at most ${args.chunk.maxBytes}`,
               });
             if (found.length > 0) await reject(lineNo, customId, found);
             else if (args.onInvalid === 'skip' || badLines === 0) {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Context, heartbeat, log } from '@temporalio/activity';
 import type { MessageBatch } from '@anthropic-ai/sdk/resources/messages/batches';
 import type { ChunkRef, SubmittedBatch } from '../shared/job-types.js';
-import type { SubmitArgs } from '../shared/submission.js';
+import { submissionKey, type SubmitArgs } from '../shared/submission.js';
 import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { beforeSubmitError } from './api-errors.js';
 import { createFailure } from './create-failure.js';
@@ -13,7 +13,6 @@ import { candidateWindow, fitsWindow, type Intent } from '../shared/reconcile-wi
 import { batchesAdopted, batchesCreated } from './metrics.js';
 import { earlyDirOf, EarlyChunkAborted, earlySegments, type EarlyEnd } from './early-chunk.js';
 import { awaitEarlyGate, CreateWithdrawn, idleWithin, takeCreateSlot } from './early-gate.js';
-import { submissionKey } from '../shared/submission.js';
 
 export type { SubmitArgs };
 

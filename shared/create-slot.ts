@@ -35,8 +35,4 @@ export class CreateSlot {
     const at = this.waiting.indexOf(key);
     if (at !== -1) this.waiting.splice(at, 1);
   }
-
-  get heldBy(): string | null {
-    return this.holder;
-  }
 }

@@ -69,9 +69,9 @@ export const WorkerConfigSchema = z.object({
   /** Serve Prometheus metrics (ours and the Temporal SDK's) on this port; unset: no metrics endpoint. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   /**
-   * A full garbage collection once the heap grew by this many MB since the last (worker/heap-guard.ts); 0: off.
-   * A million-request job's worker peaked at 281 MB with 32, 234 with 16 and 226 with 8, at 10% more CPU (looks
-   * 250 ms apart).
+   * A full garbage collection once what outlives the young generation grew by this many MB (worker/heap-guard.ts);
+   * 0: off. A million-request job's worker peaked at 241–246 MB with 16, and at 239–241 MB with 8 for a sixth more
+   * worker CPU.
    */
   heapSlackMb: z.number().int().min(0).default(16),
   /**

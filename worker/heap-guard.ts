@@ -6,11 +6,11 @@ import { runInNewContext } from 'node:vm';
  * here) and V8 collects old garbage only as the heap nears its limit, so a job's passes over millions of lines leave
  * hundreds of MB of dead objects behind: the worker's RSS grows with the job although nothing is kept (measured: a
  * million-request prepare at +140 MB, +30 MB with a full collection every two seconds, and no slower). Once the
- * heap has grown by `slackMb` since the last full collection, this runs one — tens of milliseconds for a worker's
- * heap, from a timer, so between the awaits of the activities. Like GOGC for a Go service: a bound on garbage, not
- * on memory; what activities hold is theirs to bound. The timer looks every 100 ms: a million-request job grows the
- * heap by tens of MB between looks 250 ms apart, so the slack was overshot by more than itself (worker peak 234 →
- * 222 MB with a 16 MB slack, the same CPU).
+ * heap (outside the young generation) has grown by `slackMb` from its lowest point since the last full collection,
+ * this runs one — tens of milliseconds for a worker's heap, from a timer, so between the awaits of the activities.
+ * Like GOGC for a Go service: a bound on garbage, not on memory; what activities hold is theirs to bound. The timer
+ * looks every 100 ms: a million-request job grows the heap by tens of MB between looks 250 ms apart, so the slack
+ * was overshot by more than itself (worker peak 234 → 222 MB with a 16 MB slack, the same CPU).
  */
 export function startHeapGuard(slackMb: number, everyMs = 100): { stop(): void; readonly collections: number } {
   const gc = exposedGc();
