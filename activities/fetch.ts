@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { once } from 'node:events';
 import { usdOfNano, type PriceTable } from '../shared/pricing.js';
 import { jobPrices } from './job-prices.js';
-import { AnsweredIds, beater, chunkCustomIds } from './chunk-ids.js';
+import { AnsweredIds, beater, chunkCustomIds, type ChunkIds } from './chunk-ids.js';
 import type { ChunkOutcome, ChunkRef } from '../shared/job-types.js';
 import type { ResultLine } from '../shared/results.js';
 import type { ActivityDeps } from './deps.js';
@@ -70,7 +70,7 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function* keptLines(
     args: FetchArgs,
-    expected: Map<string, number>,
+    expected: ChunkIds,
     have: AnsweredIds,
     onSkip: () => void = () => {},
   ): AsyncGenerator<string[]> {
@@ -78,11 +78,10 @@ export function fetchActivities(deps: ActivityDeps) {
       const kept: string[] = [];
       for (const line of batch) {
         const id = customIdOfLine(line);
-        if (id === null || !expected.has(id) || have.has(id)) {
+        if (id === null || have.mark(id) !== 'new') {
           onSkip();
           continue;
         }
-        have.add(id);
         kept.push(line);
       }
       if (kept.length > 0) yield kept;
@@ -95,7 +94,7 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function readParts(
     args: FetchArgs,
-    expected: Map<string, number>,
+    expected: ChunkIds,
     have: AnsweredIds,
     tally: ResultTally,
   ): Promise<boolean> {
@@ -115,7 +114,7 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function assemble(
     args: FetchArgs,
-    expected: Map<string, number>,
+    expected: ChunkIds,
     resultsUri: string,
     clean: boolean,
     tally: ResultTally,
@@ -158,7 +157,7 @@ export function fetchActivities(deps: ActivityDeps) {
    */
   async function download(
     args: FetchArgs,
-    expected: Map<string, number>,
+    expected: ChunkIds,
     resultsUri: string,
     prices: PriceTable,
   ): Promise<{ tally: ResultTally; kept: number; have: AnsweredIds }> {
@@ -200,14 +199,14 @@ export function fetchActivities(deps: ActivityDeps) {
           const line = JSON.parse(raw) as ResultLine;
           received++;
           const id = line.custom_id;
-          if (!expected.has(id)) {
+          const marked = have.mark(id);
+          if (marked === 'stranger') {
             // Never written: it is not an answer to any request of this chunk.
             strangers++;
             unexpected ??= id;
             continue;
           }
-          if (have.has(id)) continue;
-          have.add(id);
+          if (marked === 'again') continue;
           tally.add(line);
           keep.push(raw);
         }
@@ -242,7 +241,7 @@ export function fetchActivities(deps: ActivityDeps) {
 
     const missing = expected.size - have.size;
     if (missing > 0) {
-      const which = preview([...expected.keys()].filter((id) => !have.has(id)));
+      const which = preview(have.missing());
       if (attempt < RESULTS_FULL_ATTEMPTS)
         throw downloadAgain(
           'ResultsIncomplete',
@@ -279,7 +278,7 @@ export function fetchActivities(deps: ActivityDeps) {
   /** The chunk's outcome from the tally of its results file; requests without a result line are sent again. */
   async function conclude(
     args: FetchArgs,
-    expected: Map<string, number>,
+    expected: ChunkIds,
     resultsUri: string,
     stored: { tally: ResultTally; kept: number; have: AnsweredIds },
     prices: PriceTable,
@@ -289,7 +288,7 @@ export function fetchActivities(deps: ActivityDeps) {
     const retryIds = tally.retryIds;
     // Requests the API never answered (after every download allowed) are sent again: the retry round gives each
     // its one output line. They get no outcome key: they have no result yet.
-    if (have.size < expected.size) for (const id of expected.keys()) if (!have.has(id)) retryIds.push(id);
+    if (have.size < expected.size) for (const id of have.missing()) retryIds.push(id);
     const retryUri = store.join(roundDir(args), 'retry', `${chunk.id}.ids`);
     if (retryIds.length > 0) await writeLines(store, retryUri, retryIds);
     else await store.remove(retryUri); // an earlier attempt's, which this outcome does not point at
