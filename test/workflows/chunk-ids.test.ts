@@ -34,7 +34,10 @@ describe('ChunkIds: a chunk’s custom_ids and their places, without an object p
     for (const [id, place] of model) assert.equal(chunk.indexOf(id), place, id);
     assert.deepEqual([...chunk.ids()], ids);
     // Strangers, and near misses of real ids: one character more, less or changed.
-    const strangers = [...randomIds(5_000, 2), ...ids.slice(0, 2_000).flatMap((id) => [`${id}x`, id.slice(0, -1), `-${id.slice(1)}`])];
+    const strangers = [
+      ...randomIds(5_000, 2),
+      ...ids.slice(0, 2_000).flatMap((id) => [`${id}x`, id.slice(0, -1), `-${id.slice(1)}`]),
+    ];
     for (const id of strangers) assert.equal(chunk.indexOf(id), model.get(id) ?? -1, id);
   });
 
