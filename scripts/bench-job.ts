@@ -9,6 +9,7 @@
  *   BENCH_JOB_SIZES=100000          requests per job, comma-separated
  *   BENCH_JOB_STORAGE=local | s3    s3: input, output and the job folder in a bucket of a moto server
  *   BENCH_JOB_CHUNK=10000           requests per chunk (default 100,000, the API's most per batch)
+ *   BENCH_WORKER_MEMORY=1           also what the worker's memory was made of at its peak (scripts/memory-probe.cts)
  */
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
@@ -20,7 +21,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort } from '../client/ports.js';
 import { startMotoServer, type MotoServer } from '../client/provision/moto-server.js';
 import { s3Client, s3SettingsFromEnv } from '../storage/s3-client.js';
-import { cpuSeconds, peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
+import { cpuSeconds, memoryAtPeak, peakRssMb, startBenchTemporal, startCli, startBenchWorker } from './bench-stack.js';
 import { activityTimes, printActivities, rssTimeline } from './job-timeline.js';
 import { temporalCostOf } from './temporal-actions.js';
 
@@ -174,7 +175,20 @@ async function run(env: TestWorkflowEnvironment, n: number, s3: S3Bench | null) 
     );
     // Activity times are from the job's start, which is about when sampling started.
     const activities = (await activityTimes(env.client, jobId)).map((a) => ({ ...a, highMb: rss.at(0, a.last) }));
-    return { n, seconds, workerMb, idleMb: rss.firstMb, emulatorMb, workerCpu, temporal, traffic, stored, activities };
+    const memory = memoryAtPeak(dir);
+    return {
+      n,
+      seconds,
+      workerMb,
+      idleMb: rss.firstMb,
+      emulatorMb,
+      workerCpu,
+      temporal,
+      traffic,
+      stored,
+      activities,
+      memory,
+    };
   } finally {
     worker.child.kill('SIGINT');
     emulator.child.kill();
@@ -213,6 +227,7 @@ try {
     console.log(
       `  ${fmt(r.n).padStart(9)} requests: ${r.seconds.toFixed(1)} s (${fmt(r.n / r.seconds)} requests/s end to end), worker peak RSS ${r.workerMb.toFixed(0)} MB, emulator peak RSS ${r.emulatorMb.toFixed(0)} MB, worker CPU ${r.workerCpu.toFixed(1)} s (${((r.workerCpu / r.n) * 100_000).toFixed(1)} s per 100,000 requests)`,
     );
+    if (r.memory) console.log(`             the worker ${r.memory}`);
     console.log(`             activities (seconds after the job started; the idle worker ${r.idleMb.toFixed(0)} MB):`);
     printActivities(r.activities, '               ');
     console.log(

@@ -63,7 +63,7 @@ function imageMallocEnv(): Record<string, string> {
  * `anthropicUrl`, its data dir under `dir` (which it may read and write), with the image's malloc settings; `env`
  * adds or overrides settings. With BENCH_WORKER_CPU_PROF=<dir>, the worker writes a V8 CPU profile there when it
  * stops (where its time goes); BENCH_WORKER_NODE_OPTIONS gives the worker alone NODE_OPTIONS (e.g. a heap limit, as
- * a small container would set).
+ * a small container would set); with BENCH_WORKER_MEMORY=1 it runs scripts/memory-probe.cts (`memoryAtPeak`).
  */
 export function startBenchWorker(o: {
   temporal: string;
@@ -83,11 +83,38 @@ export function startBenchWorker(o: {
       ANTHROPIC_BASE_URL: o.anthropicUrl,
       CLAUDE_BATCH_DATA_DIR: path.join(o.dir, 'data'),
       CLAUDE_BATCH_ALLOWED_ROOTS: o.dir,
-      ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_WORKER_NODE_OPTIONS } : {}),
+      ...workerNodeOptions(o.dir),
       ...o.env,
     },
     /task queue/,
     process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_CPU_PROF}`] : [],
+  );
+}
+
+function workerNodeOptions(dir: string): NodeJS.ProcessEnv {
+  const options = [process.env.BENCH_WORKER_NODE_OPTIONS ?? ''];
+  if (process.env.BENCH_WORKER_MEMORY)
+    options.push(`--require ${path.join(packageRoot, 'dist', 'scripts', 'memory-probe.cjs')}`);
+  const joined = options.join(' ').trim();
+  return {
+    ...(joined ? { NODE_OPTIONS: joined } : {}),
+    ...(process.env.BENCH_WORKER_MEMORY ? { MEMORY_PROBE_OUT: path.join(dir, 'memory-peak.json') } : {}),
+  };
+}
+
+/** What a worker's memory was made of at its highest (BENCH_WORKER_MEMORY=1), as one line; null without the probe. */
+export function memoryAtPeak(dir: string): string | null {
+  let peak: Record<string, number>;
+  try {
+    peak = JSON.parse(readFileSync(path.join(dir, 'memory-peak.json'), 'utf8')) as Record<string, number>;
+  } catch {
+    return null;
+  }
+  const mb = (k: string) => `${(peak[k] ?? NaN).toFixed(0)} MB`;
+  return (
+    `at its highest (${mb('rss')}, ${peak.seconds?.toFixed(1)} s after it started): files mapped ${mb('files')}, ` +
+    `main-thread heap ${mb('mainHeap')} (young generation ${mb('mainYoung')}), buffers ${mb('buffers')}, ` +
+    `workflow thread's heap ${mb('workflowThreads')}, other native memory ${mb('otherNative')}`
   );
 }
 

@@ -69,9 +69,9 @@ export const WorkerConfigSchema = z.object({
   /** Serve Prometheus metrics (ours and the Temporal SDK's) on this port; unset: no metrics endpoint. */
   metricsPort: z.number().int().min(0).max(65535).optional(),
   /**
-   * A full garbage collection once what outlives the young generation grew by this many MB (worker/heap-guard.ts);
-   * 0: off. A million-request job's worker peaked at 241–246 MB with 16, and at 239–241 MB with 8 for a sixth more
-   * worker CPU.
+   * A full garbage collection once what outlives the young generation, and buffers, grew by this many MB
+   * (worker/heap-guard.ts; it also collects the young generation alone whenever buffers grew by 4 MB); 0: off, both.
+   * With 16, a million-request job's worker peaked at 219–223 MB (bench:job, two runs).
    */
   heapSlackMb: z.number().int().min(0).default(16),
   /**
