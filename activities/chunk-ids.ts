@@ -81,11 +81,6 @@ export class ChunkIds {
     return this.bytes.toString('latin1', this.starts[place], this.starts[place + 1]);
   }
 
-  /** The ids in file order. */
-  *ids(): Generator<string> {
-    for (let i = 0; i < this.size; i++) yield this.idAt(i);
-  }
-
   private is(place: number, id: string): boolean {
     const from = this.starts[place]!;
     if (this.starts[place + 1]! - from !== id.length) return false;
