@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { AnsweredIds, ChunkIdsBuilder } from '../../activities/chunk-ids.js';
+import { AnsweredIds, ChunkIdsBuilder, customIdsOf } from '../../activities/chunk-ids.js';
+import { customIdOfLine, lineBatches } from '../../activities/line-batches.js';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-';
 
@@ -17,6 +18,10 @@ function randomIds(n: number, seed: number): string[] {
     seen.add(id);
   }
   return [...seen];
+}
+
+async function* blocksOf(file: Buffer, size: number): AsyncGenerator<Buffer> {
+  for (let at = 0; at < file.length; at += size) yield file.subarray(at, at + size);
 }
 
 function build(ids: string[], hash?: (id: string) => number) {
@@ -76,5 +81,41 @@ describe('ChunkIds: a chunk’s custom_ids and their places, without an object p
     assert.equal(have.size, 2);
     assert.ok(have.has('r1') && have.has('r3') && !have.has('r2') && !have.has('r9'));
     assert.deepEqual([...have.missing()], ['r2', 'r4']);
+  });
+
+  it('reads ids from a chunk file’s bytes as a full parse of each line would, however the file is cut into blocks', async () => {
+    const ids = randomIds(3_000, 5);
+    // Lines as prepare writes them, and the odd ones a reader must still take: the id not first, an escape in it,
+    // a CRLF ending, blank lines, a long line, no newline at the end.
+    const lines = ids.map((id, i) => {
+      const params = JSON.stringify({
+        model: 'm',
+        max_tokens: 8,
+        messages: [{ role: 'user', content: 'é'.repeat(i % 50) }],
+      });
+      if (i % 97 === 0) return `{"params":${params},"custom_id":"${id}"}`;
+      if (i % 89 === 0) return `{"custom_id":"${id.slice(0, 1)}\\u0041${id.slice(1)}","params":${params}}`;
+      if (i % 83 === 0) return `{"custom_id":"${id}","params":${params}}\r`;
+      if (i % 1499 === 0) return `\n{"custom_id":"${id}","params":${JSON.stringify({ text: 'x'.repeat(200_000) })}}`;
+      return `{"custom_id":"${id}","params":${params}}`;
+    });
+    const file = Buffer.from(lines.join('\n'));
+    const expected: string[] = [];
+    for await (const batch of lineBatches(blocksOf(file, file.length)))
+      for (const line of batch) expected.push(customIdOfLine(line)!);
+    assert.equal(expected.length, ids.length);
+    for (const size of [3, 1_000, 120 * 1024, file.length]) {
+      const chunk = await customIdsOf(blocksOf(file, size), 'test');
+      assert.deepEqual(
+        Array.from({ length: chunk.size }, (_, place) => chunk.idAt(place)),
+        expected,
+        `blocks of ${size} bytes`,
+      );
+      for (const [place, id] of expected.entries()) assert.equal(chunk.indexOf(id), place);
+    }
+    await assert.rejects(
+      customIdsOf(blocksOf(Buffer.from('{"custom_id":"a","params":{}}\n{"params":{}}\n'), 9), 'c.jsonl'),
+      /c.jsonl has a line without a custom_id/,
+    );
   });
 });
