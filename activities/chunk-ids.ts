@@ -1,6 +1,6 @@
 import { heartbeat } from '@temporalio/activity';
 import type { ChunkRef } from '../shared/job-types.js';
-import { customIdOfLine } from './line-batches.js';
+import { CUSTOM_ID_PREFIX, customIdOfLine } from './line-batches.js';
 import type { BlobStore } from '../storage/blob-store.js';
 
 /** Heartbeats at most this often: a line-by-line beat would cost more than the work. */
@@ -26,7 +26,8 @@ export async function chunkCustomIds(store: BlobStore, chunk: ChunkRef): Promise
   return customIdsOf(store.read(chunk.uri) as AsyncIterable<Buffer>, chunk.uri, (size) => beat({ expected: size }));
 }
 
-const PREFIX = Buffer.from('{"custom_id":"');
+// The bytes form of `leadingCustomId` (line-batches.ts): the same prefix, the same rule for where the id ends.
+const PREFIX = Buffer.from(CUSTOM_ID_PREFIX);
 const QUOTE = 34;
 const COMMA = 44;
 const BACKSLASH = 92;

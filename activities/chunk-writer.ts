@@ -48,7 +48,8 @@ export class ChunkWriter {
     this.planner = new ChunkPlanner(limits);
   }
 
-  fits(line: string, size = Buffer.byteLength(line)): boolean {
+  /** Whether a line of `size` bytes (its UTF-8 length) fits in a chunk at all. */
+  fits(size: number): boolean {
     return this.planner.fits(size);
   }
 

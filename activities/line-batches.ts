@@ -57,7 +57,8 @@ export function leadingCustomId(line: string): string | null {
   return JSON.parse(`"${id}"`) as string;
 }
 
-const CUSTOM_ID_PREFIX = '{"custom_id":"';
+/** How a line we wrote (or the API sent) starts: its custom_id first. */
+export const CUSTOM_ID_PREFIX = '{"custom_id":"';
 const COMMA = 44;
 
 /** A line's custom_id, read fast when it leads the line and parsed in full otherwise (null when there is none). */

@@ -208,7 +208,7 @@ export function prepareActivities(deps: ActivityDeps, options: PrepareOptions = 
               continue;
             }
             const size = Buffer.byteLength(line);
-            if (found.length === 0 && !chunks.fits(line, size))
+            if (found.length === 0 && !chunks.fits(size))
               found.push({
                 field: '(line)',
                 rule: `request is ${size} bytes; a batch holds at most ${args.chunk.maxBytes}`,
